@@ -1,0 +1,3 @@
+module github.com/fcconv/fcconv
+
+go 1.26.8
