@@ -1,0 +1,51 @@
+//go:build linux
+
+package graph
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// mapFile maps the file read-only. Pages are faulted in as the parser reads them and dropped again
+// by dropPages, so the mapping never holds the whole file in memory at once.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, syscall.EISDIR
+	}
+	if st.Size() == 0 {
+		return nil, func() {}, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_PRIVATE)
+	if err != nil {
+		return readWhole(path)
+	}
+	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
+	return data, func() { _ = syscall.Munmap(data) }, nil
+}
+
+// dropPages tells the kernel that the whole pages inside b will not be read again, so they leave
+// this process's resident set (they stay in the page cache).
+func dropPages(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	const page = 4096
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	first := (start + page - 1) &^ (page - 1)
+	last := (start + uintptr(len(b))) &^ (page - 1)
+	if last <= first {
+		return
+	}
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, first, last-first, syscall.MADV_DONTNEED)
+}

@@ -1,0 +1,93 @@
+package graph
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/fcconv/fcconv/graph/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// zooModels lists the model files of the zoo named by FCCONV_ZOO, skipping the test without it.
+func zooModels(t *testing.T) []string {
+	t.Helper()
+	zoo := os.Getenv("FCCONV_ZOO")
+	if zoo == "" {
+		t.Skip("FCCONV_ZOO is not set; set it to ../shared/zoo to run the zoo tests")
+	}
+	paths, _ := filepath.Glob(filepath.Join(zoo, "*", "model.onnx"))
+	if len(paths) == 0 {
+		t.Fatalf("FCCONV_ZOO=%s holds no */model.onnx", zoo)
+	}
+	return paths
+}
+
+func saveToBytes(t *testing.T, m *Model) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.onnx")
+	if err := m.Save(out, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestZooRoundTripIsByteIdentical(t *testing.T) {
+	for _, path := range zooModels(t) {
+		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
+			orig, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := saveToBytes(t, m); !bytes.Equal(got, orig) {
+				t.Fatalf("load+save changed the file: %d bytes in, %d out", len(orig), len(got))
+			}
+		})
+	}
+}
+
+func TestZooEditLeavesInitializersUntouched(t *testing.T) {
+	for _, path := range zooModels(t) {
+		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
+			m, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := map[string][]byte{}
+			for _, tp := range m.Graph.Proto.Initializer {
+				b, _ := proto.Marshal(tp)
+				before[tp.GetName()] = b
+			}
+			// Edit one node: rename it and add an attribute.
+			n := m.Graph.Nodes[len(m.Graph.Nodes)/2]
+			n.Proto.Name = proto.String(n.Name() + "_edited")
+			n.Proto.Attribute = append(n.Proto.Attribute, StringAttr("fcconv_test", "x"))
+			saved := saveToBytes(t, m)
+			var back onnxpb.ModelProto
+			if err := proto.Unmarshal(saved, &back); err != nil {
+				t.Fatal(err)
+			}
+			if len(back.Graph.Initializer) != len(before) {
+				t.Fatalf("%d initializers after the edit, %d before", len(back.Graph.Initializer), len(before))
+			}
+			for _, tp := range back.Graph.Initializer {
+				b, _ := proto.Marshal(tp)
+				if !bytes.Equal(b, before[tp.GetName()]) {
+					t.Fatalf("initializer %q changed", tp.GetName())
+				}
+			}
+			if back.Graph.Node[len(back.Graph.Node)/2].GetName() != n.Name() {
+				t.Fatalf("the edit was not saved")
+			}
+		})
+	}
+}

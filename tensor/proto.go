@@ -1,0 +1,257 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"unsafe"
+
+	"github.com/fcconv/fcconv/graph/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ExternalReader returns the bytes of a tensor whose data_location is EXTERNAL.
+type ExternalReader func(tp *onnxpb.TensorProto) ([]byte, error)
+
+// FromProto decodes a TensorProto. Float data in raw_data is aliased, not copied, when the host is
+// little-endian and the bytes are aligned, so a 500 MB model does not need 1 GB of memory; such a
+// tensor must not be modified. ext reads external data (nil: external tensors are an error).
+func FromProto(tp *onnxpb.TensorProto, ext ExternalReader) (*Tensor, error) {
+	dt := DType(tp.GetDataType())
+	shape := make([]int, len(tp.Dims))
+	for i, d := range tp.Dims {
+		if d < 0 {
+			return nil, fmt.Errorf("tensor %q has a negative dim %d", tp.GetName(), d)
+		}
+		shape[i] = int(d)
+	}
+	n := NumElements(shape)
+	raw := tp.RawData
+	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		if ext == nil {
+			return nil, fmt.Errorf("tensor %q keeps its data in an external file, and no folder was given to read it from", tp.GetName())
+		}
+		var err error
+		if raw, err = ext(tp); err != nil {
+			return nil, err
+		}
+	}
+	if raw != nil || (n == 0 && dt != String) {
+		return fromRaw(tp.GetName(), dt, shape, raw)
+	}
+	return fromTypedFields(tp, dt, shape)
+}
+
+func fromRaw(name string, dt DType, shape []int, raw []byte) (*Tensor, error) {
+	n := NumElements(shape)
+	size := dt.Size()
+	if size == 0 {
+		return nil, fmt.Errorf("tensor %q: type %v cannot be stored in raw_data", name, dt)
+	}
+	if len(raw) != n*size {
+		return nil, fmt.Errorf("tensor %q: %d bytes of raw data for %v of shape %v (want %d)", name, len(raw), dt, shape, n*size)
+	}
+	t := &Tensor{DType: dt, Shape: shape}
+	switch dt {
+	case Float:
+		t.F32 = viewOrCopy[float32](raw, n, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+	case Double:
+		t.F64 = viewOrCopy[float64](raw, n, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
+	case Int64:
+		t.I64 = viewOrCopy[int64](raw, n, func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) })
+	case Int32:
+		t.I32 = viewOrCopy[int32](raw, n, func(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) })
+	case Int16:
+		t.DType, t.I32 = Int32, make([]int32, n)
+		for i := range t.I32 {
+			t.I32[i] = int32(int16(binary.LittleEndian.Uint16(raw[2*i:])))
+		}
+	case Uint16, Float16, BFloat16:
+		t.U16 = viewOrCopy[uint16](raw, n, func(b []byte) uint16 { return binary.LittleEndian.Uint16(b) })
+	case Uint8:
+		t.U8 = raw[:n:n]
+	case Int8:
+		t.I8 = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(raw))), n)
+	case Bool:
+		t.B = make([]bool, n)
+		for i, b := range raw {
+			t.B[i] = b != 0
+		}
+	case Uint32, Uint64:
+		t.DType, t.I64 = Int64, make([]int64, n)
+		for i := range t.I64 {
+			if dt == Uint32 {
+				t.I64[i] = int64(binary.LittleEndian.Uint32(raw[4*i:]))
+			} else {
+				t.I64[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("tensor %q: element type %v is not supported", name, dt)
+	}
+	return t, nil
+}
+
+var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
+
+// viewOrCopy reinterprets raw as []T when the host is little-endian and raw is aligned for T, and
+// decodes a copy otherwise.
+func viewOrCopy[T any](raw []byte, n int, decode func([]byte) T) []T {
+	if n == 0 {
+		return []T{}
+	}
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if littleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%uintptr(unsafe.Alignof(zero)) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), n)
+	}
+	out := make([]T, n)
+	for i := range out {
+		out[i] = decode(raw[i*size:])
+	}
+	return out
+}
+
+func fromTypedFields(tp *onnxpb.TensorProto, dt DType, shape []int) (*Tensor, error) {
+	n := NumElements(shape)
+	t := New(normalisedType(dt), shape...)
+	count := 0
+	switch dt {
+	case Float:
+		count = len(tp.FloatData)
+		copy(t.F32, tp.FloatData)
+	case Double:
+		count = len(tp.DoubleData)
+		copy(t.F64, tp.DoubleData)
+	case Int64:
+		count = len(tp.Int64Data)
+		copy(t.I64, tp.Int64Data)
+	case Uint32, Uint64:
+		count = len(tp.Uint64Data)
+		for i := 0; i < n && i < count; i++ {
+			t.I64[i] = int64(tp.Uint64Data[i])
+		}
+	case Int32, Int16, Uint16, Uint8, Int8, Bool, Float16, BFloat16:
+		count = len(tp.Int32Data)
+		for i := 0; i < n && i < count; i++ {
+			v := tp.Int32Data[i]
+			switch dt {
+			case Int32, Int16:
+				t.I32[i] = v
+			case Uint8:
+				t.U8[i] = uint8(v)
+			case Int8:
+				t.I8[i] = int8(v)
+			case Bool:
+				t.B[i] = v != 0
+			default:
+				t.U16[i] = uint16(v)
+			}
+		}
+	case String:
+		count = len(tp.StringData)
+		copy(t.Str, tp.StringData)
+	default:
+		return nil, fmt.Errorf("tensor %q: element type %v is not supported", tp.GetName(), dt)
+	}
+	if count != n {
+		return nil, fmt.Errorf("tensor %q: %d values for shape %v (want %d)", tp.GetName(), count, shape, n)
+	}
+	return t, nil
+}
+
+// normalisedType maps the ONNX types fcconv stores in a wider slice to that slice's type.
+func normalisedType(dt DType) DType {
+	switch dt {
+	case Int16:
+		return Int32
+	case Uint32, Uint64:
+		return Int64
+	}
+	return dt
+}
+
+// ToProto encodes the tensor as a TensorProto with raw_data (strings in string_data).
+func (t *Tensor) ToProto(name string) *onnxpb.TensorProto {
+	tp := &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(t.DType))}
+	tp.Dims = make([]int64, len(t.Shape))
+	for i, d := range t.Shape {
+		tp.Dims[i] = int64(d)
+	}
+	if t.DType == String {
+		tp.StringData = t.Str
+		return tp
+	}
+	tp.RawData = t.RawBytes()
+	return tp
+}
+
+// RawBytes is the little-endian encoding of the data, as in TensorProto.raw_data.
+func (t *Tensor) RawBytes() []byte {
+	n := t.Len()
+	out := make([]byte, n*t.DType.Size())
+	switch t.DType {
+	case Float:
+		for i, v := range t.F32[:n] {
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+		}
+	case Double:
+		for i, v := range t.F64[:n] {
+			binary.LittleEndian.PutUint64(out[8*i:], math.Float64bits(v))
+		}
+	case Int64:
+		for i, v := range t.I64[:n] {
+			binary.LittleEndian.PutUint64(out[8*i:], uint64(v))
+		}
+	case Int32:
+		for i, v := range t.I32[:n] {
+			binary.LittleEndian.PutUint32(out[4*i:], uint32(v))
+		}
+	case Uint8:
+		copy(out, t.U8)
+	case Int8:
+		for i, v := range t.I8[:n] {
+			out[i] = byte(v)
+		}
+	case Bool:
+		for i, v := range t.B[:n] {
+			if v {
+				out[i] = 1
+			}
+		}
+	case Float16, BFloat16, Uint16:
+		for i, v := range t.U16[:n] {
+			binary.LittleEndian.PutUint16(out[2*i:], v)
+		}
+	default:
+		panic(fmt.Sprintf("tensor.RawBytes: unsupported type %v", t.DType))
+	}
+	return out
+}
+
+// ReadProtoFile reads a serialized TensorProto (a model-zoo input_N.pb / output_N.pb).
+func ReadProtoFile(path string) (*Tensor, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	var tp onnxpb.TensorProto
+	if err := proto.Unmarshal(b, &tp); err != nil {
+		return nil, "", fmt.Errorf("%s: not a serialized ONNX TensorProto: %v", path, err)
+	}
+	t, err := FromProto(&tp, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %v", path, err)
+	}
+	return t, tp.GetName(), nil
+}
+
+// WriteProtoFile writes the tensor as a serialized TensorProto.
+func WriteProtoFile(path, name string, t *Tensor) error {
+	b, err := proto.Marshal(t.ToProto(name))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
