@@ -1,0 +1,535 @@
+// Package engine runs an ONNX graph in float32 on the CPU: Compile a graph once for concrete input
+// shapes, then Run it many times.
+//
+// Compile does static shape inference (every value gets a concrete shape), folds what is computable
+// from constants (shape arithmetic such as Shape -> Gather -> Concat -> Reshape), lets each node's
+// builder precompute what it can (packed weights), and plans memory: an intermediate buffer returns to
+// a pool after its last reader, and Reshape-like ops are views without copies.
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/tensor"
+)
+
+// Options control compilation.
+type Options struct {
+	// InputShapes gives the shape of each graph input; inputs not listed use their declared shape,
+	// with symbolic dims taken from Dims.
+	InputShapes map[string][]int
+	// Dims binds symbolic dims (dim_param names) of the declared input shapes, e.g. "batch": 1.
+	Dims map[string]int
+	// KeepIntermediates keeps every value after a run (for layerwise comparison) instead of
+	// releasing buffers after their last reader.
+	KeepIntermediates bool
+	// FoldLimit is the largest output (in elements) folded at compile time when all of a node's
+	// inputs are constant (default 1<<20); bigger results are computed at run time.
+	FoldLimit int
+}
+
+// Program is a compiled graph. It is immutable after Compile: several goroutines may Run it at once.
+type Program struct {
+	graph     *graph.Graph
+	steps     []step
+	slots     []slot
+	slotOf    map[string]int
+	inputs    []string // graph inputs fed by the caller
+	outputs   []string
+	outerRefs []string // outer-scope names a subgraph program reads
+	keepAll   bool
+}
+
+type slot struct {
+	name  string
+	info  Info
+	owner int // slot whose buffer this one shares (itself unless a view)
+	// lastUse is the index of the last step reading any slot sharing this buffer; -1: never freed.
+	lastUse int
+	kind    slotKind
+}
+
+type slotKind int
+
+const (
+	slotIntermediate slotKind = iota
+	slotInput
+	slotConst
+	slotOuter
+)
+
+type step struct {
+	node    *graph.Node
+	kernel  Kernel
+	in      []int // slot per input, -1 when absent
+	out     []int // slot per output, -1 when absent
+	views   map[int]int
+	macs    int64
+	release []int // owner slots whose buffers go back to the pool after this step
+}
+
+// RunContext is passed to kernels; subgraph kernels (If) use it to read outer-scope values.
+type RunContext struct {
+	outer func(name string) *tensor.Tensor
+	vals  []*tensor.Tensor
+	prog  *Program
+}
+
+// Lookup returns the current value of a name visible at this point (for subgraphs), or nil.
+func (rc *RunContext) Lookup(name string) *tensor.Tensor {
+	if rc == nil {
+		return nil
+	}
+	if i, ok := rc.prog.slotOf[name]; ok && rc.vals[i] != nil {
+		return rc.vals[i]
+	}
+	if rc.outer != nil {
+		return rc.outer(name)
+	}
+	return nil
+}
+
+// Compile prepares g to run with the given input shapes.
+func Compile(g *graph.Graph, opts Options) (*Program, error) {
+	c := &compiler{opts: opts}
+	return c.compile(g, nil)
+}
+
+// Inputs are the names of the graph inputs Run expects.
+func (p *Program) Inputs() []string { return p.inputs }
+
+// Outputs are the graph outputs Run returns.
+func (p *Program) Outputs() []string { return p.outputs }
+
+// Info returns the compile-time info of any value of the graph.
+func (p *Program) Info(name string) (Info, bool) {
+	i, ok := p.slotOf[name]
+	if !ok {
+		return Info{}, false
+	}
+	return p.slots[i].info, true
+}
+
+// NodeMACs returns the multiply-accumulates of each compiled node (nodes folded at compile time are
+// absent).
+func (p *Program) NodeMACs() map[*graph.Node]int64 {
+	out := map[*graph.Node]int64{}
+	for _, s := range p.steps {
+		out[s.node] = s.macs
+	}
+	return out
+}
+
+// Run executes the graph. inputs maps each graph input name to a tensor of the compiled dtype and
+// shape. The result maps each graph output name to its value (and, with KeepIntermediates, every
+// other value too).
+func (p *Program) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	for _, name := range p.inputs {
+		t, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("input %q was not given", name)
+		}
+		want := p.slots[p.slotOf[name]].info
+		if t.DType != want.DType || !tensor.SameShape(t.Shape, want.Shape) {
+			return nil, fmt.Errorf("input %q is %v%v, but the graph was compiled for %v%v", name, t.DType, t.Shape, want.DType, want.Shape)
+		}
+	}
+	return p.run(inputs, nil)
+}
+
+func (p *Program) run(inputs map[string]*tensor.Tensor, outer func(string) *tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	vals := make([]*tensor.Tensor, len(p.slots))
+	rc := &RunContext{outer: outer, vals: vals, prog: p}
+	for i, s := range p.slots {
+		switch s.kind {
+		case slotConst:
+			vals[i] = s.info.Const
+		case slotInput:
+			vals[i] = inputs[s.name]
+		case slotOuter:
+			if vals[i] = rc.outer(s.name); vals[i] == nil {
+				return nil, fmt.Errorf("outer-scope value %q is not available", s.name)
+			}
+		}
+	}
+	pool := newBufferPool()
+	for si := range p.steps {
+		st := &p.steps[si]
+		in := make([]*tensor.Tensor, len(st.in))
+		for i, s := range st.in {
+			if s >= 0 {
+				in[i] = vals[s]
+			}
+		}
+		out := make([]*tensor.Tensor, len(st.out))
+		for i, s := range st.out {
+			if s < 0 {
+				continue
+			}
+			info := p.slots[s].info
+			if src, isView := st.views[i]; isView {
+				out[i] = in[src].Reshaped(info.Shape...)
+			} else {
+				out[i] = pool.get(info.DType, info.Shape)
+			}
+		}
+		if st.kernel != nil {
+			if err := st.kernel(rc, in, out); err != nil {
+				return nil, fmt.Errorf("%v: %w", st.node, err)
+			}
+		}
+		for i, s := range st.out {
+			if s >= 0 {
+				vals[s] = out[i]
+			}
+		}
+		if !p.keepAll {
+			for _, owner := range st.release {
+				pool.put(vals[owner])
+				for j := range vals {
+					if p.slots[j].owner == owner && p.slots[j].kind == slotIntermediate {
+						vals[j] = nil
+					}
+				}
+			}
+		}
+	}
+	result := map[string]*tensor.Tensor{}
+	for _, name := range p.outputs {
+		result[name] = vals[p.slotOf[name]]
+	}
+	if p.keepAll {
+		for name, i := range p.slotOf {
+			if vals[i] != nil {
+				result[name] = vals[i]
+			}
+		}
+	}
+	return result, nil
+}
+
+// compiler holds the state of one Compile, and of its subgraphs (which see their parent's values).
+type compiler struct {
+	opts   Options
+	parent *compiler
+	prog   *Program
+}
+
+func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
+	c.parent = parent
+	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates}
+	c.prog = p
+	if c.opts.FoldLimit == 0 {
+		c.opts.FoldLimit = 1 << 20
+	}
+	if err := c.addGraphInputs(g); err != nil {
+		return nil, err
+	}
+	order, err := g.TopoOrder()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range order {
+		if err := c.addNode(n); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range g.OutputNames() {
+		if _, err := c.slotFor(name); err != nil {
+			return nil, fmt.Errorf("graph output %q: %v", name, err)
+		}
+		p.outputs = append(p.outputs, name)
+	}
+	c.planLifetimes()
+	return p, nil
+}
+
+func (c *compiler) newSlot(name string, info Info, kind slotKind) int {
+	p := c.prog
+	i := len(p.slots)
+	p.slots = append(p.slots, slot{name: name, info: info, owner: i, lastUse: -1, kind: kind})
+	p.slotOf[name] = i
+	return i
+}
+
+func (c *compiler) addGraphInputs(g *graph.Graph) error {
+	if c.parent != nil {
+		return nil // subgraph inputs (Loop/Scan bodies) are not supported; If branches have none
+	}
+	for _, name := range g.InputNames() {
+		shape, dtype, err := c.inputShape(g, name)
+		if err != nil {
+			return err
+		}
+		c.newSlot(name, Info{DType: dtype, Shape: shape}, slotInput)
+		c.prog.inputs = append(c.prog.inputs, name)
+	}
+	return nil
+}
+
+func (c *compiler) inputShape(g *graph.Graph, name string) ([]int, tensor.DType, error) {
+	vi := g.ValueInfo(name)
+	var dtype tensor.DType
+	if tt := vi.GetType().GetTensorType(); tt != nil {
+		dtype = tensor.DType(tt.GetElemType())
+	}
+	if dtype == tensor.Undefined {
+		if init := g.Initializer(name); init != nil {
+			dtype = tensor.DType(init.GetDataType())
+		} else {
+			return nil, 0, fmt.Errorf("input %q has no tensor element type", name)
+		}
+	}
+	if s, ok := c.opts.InputShapes[name]; ok {
+		return append([]int{}, s...), dtype, nil
+	}
+	if init := g.Initializer(name); init != nil { // an overridable default: its own shape
+		shape := make([]int, len(init.Dims))
+		for i, d := range init.Dims {
+			shape[i] = int(d)
+		}
+		return shape, dtype, nil
+	}
+	dims := vi.GetType().GetTensorType().GetShape().GetDim()
+	if vi.GetType().GetTensorType().GetShape() == nil {
+		return nil, 0, fmt.Errorf("input %q has no declared shape; give it with --shape %s=d1,d2,...", name, name)
+	}
+	shape := make([]int, len(dims))
+	for i, d := range dims {
+		switch {
+		case d.GetDimValue() > 0:
+			shape[i] = int(d.GetDimValue())
+		case d.GetDimParam() != "":
+			v, ok := c.opts.Dims[d.GetDimParam()]
+			if !ok {
+				return nil, 0, fmt.Errorf("input %q has symbolic dim %q (axis %d); give its size with --dim %s=N", name, d.GetDimParam(), i, d.GetDimParam())
+			}
+			shape[i] = v
+		default:
+			return nil, 0, fmt.Errorf("input %q has an unnamed unknown dim at axis %d; give the shape with --shape %s=d1,d2,...", name, i, name)
+		}
+	}
+	return shape, dtype, nil
+}
+
+// slotFor returns the slot of a name, creating const slots for constants and outer slots for values
+// of an enclosing graph.
+func (c *compiler) slotFor(name string) (int, error) {
+	p := c.prog
+	if i, ok := p.slotOf[name]; ok {
+		return i, nil
+	}
+	if t, err := p.graph.ConstantErr(name); err != nil {
+		return -1, err
+	} else if t != nil && p.graph.Value(name).Producer == nil {
+		return c.newSlot(name, Info{DType: t.DType, Shape: t.Shape, Const: t}, slotConst), nil
+	}
+	if c.parent != nil {
+		if info, ok := c.parent.lookup(name); ok {
+			if info.Const != nil {
+				return c.newSlot(name, info, slotConst), nil
+			}
+			p.outerRefs = append(p.outerRefs, name)
+			return c.newSlot(name, info, slotOuter), nil
+		}
+	}
+	return -1, fmt.Errorf("value %q is not defined before it is read", name)
+}
+
+func (c *compiler) lookup(name string) (Info, bool) {
+	if i, err := c.slotFor(name); err == nil {
+		return c.prog.slots[i].info, true
+	}
+	return Info{}, false
+}
+
+func (c *compiler) addNode(n *graph.Node) error {
+	if n.Domain() != "" {
+		return &UnsupportedOpError{Op: n.OpType(), Domain: n.Domain(), Node: nodeName(n)}
+	}
+	build, ok := builders[n.OpType()]
+	if !ok {
+		return &UnsupportedOpError{Op: n.OpType(), Node: nodeName(n)}
+	}
+	ins := make([]int, len(n.Inputs()))
+	infos := make([]Info, len(n.Inputs()))
+	for i, name := range n.Inputs() {
+		if name == "" {
+			ins[i], infos[i] = -1, Info{Absent: true}
+			continue
+		}
+		s, err := c.slotFor(name)
+		if err != nil {
+			return fmt.Errorf("%v: %v", n, err)
+		}
+		ins[i], infos[i] = s, c.prog.slots[s].info
+	}
+	b, err := build(&Node{Node: n, Opset: n.Opset(), compiler: c}, infos)
+	if err != nil {
+		return fmt.Errorf("%v: %w", n, err)
+	}
+	if len(b.Outputs) < countPresent(n.Outputs()) {
+		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
+	}
+	if folded, err := c.tryFold(n, b, infos); err != nil {
+		return fmt.Errorf("%v: %w", n, err)
+	} else if folded {
+		return nil
+	}
+	st := step{node: n, kernel: b.Kernel, in: ins, views: b.Views, macs: b.MACs}
+	for i, name := range n.Outputs() {
+		if name == "" {
+			st.out = append(st.out, -1)
+			continue
+		}
+		s := c.newSlot(name, b.Outputs[i], slotIntermediate)
+		if src, isView := b.Views[i]; isView {
+			c.prog.slots[s].owner = c.prog.slots[ins[src]].owner
+		}
+		st.out = append(st.out, s)
+	}
+	c.prog.steps = append(c.prog.steps, st)
+	return nil
+}
+
+// tryFold runs a node at compile time when all its inputs are constants and its outputs are small,
+// turning its outputs into constants.
+func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) {
+	for _, in := range infos {
+		if !in.Absent && in.Const == nil {
+			return false, nil
+		}
+	}
+	outs := make([]*tensor.Tensor, len(n.Outputs()))
+	for i, name := range n.Outputs() {
+		if name == "" {
+			continue
+		}
+		info := b.Outputs[i]
+		if info.Const != nil {
+			outs[i] = info.Const
+			continue
+		}
+		if tensor.NumElements(info.Shape) > c.opts.FoldLimit {
+			return false, nil
+		}
+	}
+	in := make([]*tensor.Tensor, len(infos))
+	for i, info := range infos {
+		in[i] = info.Const
+	}
+	needKernel := false
+	for i := range outs {
+		if outs[i] != nil || n.Output(i) == "" {
+			continue
+		}
+		if src, isView := b.Views[i]; isView {
+			outs[i] = in[src].Reshaped(b.Outputs[i].Shape...)
+		} else {
+			outs[i] = tensor.New(b.Outputs[i].DType, b.Outputs[i].Shape...)
+			needKernel = true
+		}
+	}
+	if needKernel && b.Kernel != nil {
+		if err := b.Kernel(&RunContext{prog: c.prog, outer: c.outerConst}, in, outs); err != nil {
+			return false, err
+		}
+	}
+	for i, name := range n.Outputs() {
+		if name != "" {
+			c.newSlot(name, Info{DType: outs[i].DType, Shape: outs[i].Shape, Const: outs[i]}, slotConst)
+		}
+	}
+	return true, nil
+}
+
+// outerConst serves outer-scope constants to kernels folded at compile time.
+func (c *compiler) outerConst(name string) *tensor.Tensor {
+	if info, ok := c.lookup(name); ok {
+		return info.Const
+	}
+	return nil
+}
+
+func (c *compiler) planLifetimes() {
+	p := c.prog
+	outputs := map[int]bool{}
+	for _, name := range p.outputs {
+		outputs[p.slots[p.slotOf[name]].owner] = true
+	}
+	last := map[int]int{}
+	for si, st := range p.steps {
+		for _, s := range append(append([]int{}, st.in...), st.out...) {
+			if s >= 0 {
+				last[p.slots[s].owner] = si
+			}
+		}
+	}
+	for owner, si := range last {
+		if p.slots[owner].kind != slotIntermediate || outputs[owner] {
+			continue
+		}
+		p.slots[owner].lastUse = si
+		p.steps[si].release = append(p.steps[si].release, owner)
+	}
+}
+
+// CompileSubgraph compiles a subgraph of this node (an If branch) in the node's scope.
+func (n *Node) CompileSubgraph(g *graph.Graph) (*Program, error) {
+	sub := &compiler{opts: n.compiler.opts}
+	return sub.compile(g, n.compiler)
+}
+
+// RunSubgraph runs a subgraph program inside a kernel, reading outer values through rc.
+func (p *Program) RunSubgraph(rc *RunContext) (map[string]*tensor.Tensor, error) {
+	return p.run(nil, rc.Lookup)
+}
+
+func countPresent(names []string) int {
+	n := 0
+	for _, s := range names {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func nodeName(n *graph.Node) string {
+	if n.Name() != "" {
+		return n.Name()
+	}
+	return strings.Join(n.Outputs(), ",")
+}
+
+// bufferPool recycles intermediate buffers of one run by element type and length.
+type bufferPool struct {
+	free map[poolKey][]*tensor.Tensor
+}
+
+type poolKey struct {
+	dtype tensor.DType
+	n     int
+}
+
+func newBufferPool() *bufferPool { return &bufferPool{free: map[poolKey][]*tensor.Tensor{}} }
+
+func (bp *bufferPool) get(dt tensor.DType, shape []int) *tensor.Tensor {
+	key := poolKey{dt, tensor.NumElements(shape)}
+	if list := bp.free[key]; len(list) > 0 {
+		t := list[len(list)-1]
+		bp.free[key] = list[:len(list)-1]
+		return t.Reshaped(shape...)
+	}
+	return tensor.New(dt, shape...)
+}
+
+func (bp *bufferPool) put(t *tensor.Tensor) {
+	if t == nil {
+		return
+	}
+	key := poolKey{t.DType, t.Len()}
+	bp.free[key] = append(bp.free[key], t)
+}

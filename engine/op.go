@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/tensor"
+)
+
+// Info is what compile time knows of a value: its element type and concrete shape, and its data when
+// it is a constant (an initializer, a Constant node, or folded from constants, e.g. Shape ->
+// Gather -> Concat chains that compute a Reshape's target shape).
+type Info struct {
+	DType tensor.DType
+	Shape []int
+	// Const is the value when known at compile time. Never modify it.
+	Const *tensor.Tensor
+	// Absent marks an omitted optional input ("" in the node's input list).
+	Absent bool
+}
+
+// Kernel computes a node's outputs. The engine allocates out[i] with the dtype and shape the
+// builder declared (contents undefined: a kernel must write every element), except for outputs
+// the builder declared as views (see Build.Views). in[i] is nil for absent optional inputs. A kernel
+// must not modify its inputs, and must be safe to call from several goroutines at once (two
+// sessions running side by side): keep per-call scratch local or in a sync.Pool.
+type Kernel func(rc *RunContext, in, out []*tensor.Tensor) error
+
+// Build is a compiled node: its output infos and the kernel that computes them.
+type Build struct {
+	Outputs []Info
+	Kernel  Kernel
+	// Views maps an output index to the input index whose data it shares (Reshape, Flatten,
+	// Squeeze, Unsqueeze, Identity, Dropout): the engine makes that output a view of the input with
+	// the output's shape, without calling the kernel for it. Only same-dtype, same-length outputs.
+	Views map[int]int
+	// MACs is the number of multiply-accumulates one run of the node performs (0 when negligible),
+	// reported by inspect and used to account for rewrites.
+	MACs int64
+}
+
+// Builder compiles one node for the given input infos. It validates attributes and shapes,
+// computes output infos, and prepares whatever the kernel can precompute from constant inputs
+// (e.g. packed weights). Errors should say what is wrong in terms of the node's inputs and
+// attributes; the engine adds the node's name.
+type Builder func(n *Node, in []Info) (*Build, error)
+
+// Node is the view of a graph node that builders get: attributes with defaults, the opset, and a
+// way to compile subgraphs.
+type Node struct {
+	*graph.Node
+	// Opset is the version of the node's domain imported by the model.
+	Opset int64
+	// compiler compiles subgraphs (If branches) in this node's scope.
+	compiler *compiler
+}
+
+var builders = map[string]Builder{}
+
+// register installs the builder for an op type of the default ONNX domain. Call it from init().
+func register(opType string, b Builder) {
+	if _, dup := builders[opType]; dup {
+		panic("engine: op registered twice: " + opType)
+	}
+	builders[opType] = b
+}
+
+// SupportedOps lists the op types the engine runs, sorted.
+func SupportedOps() []string {
+	ops := make([]string, 0, len(builders))
+	for op := range builders {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// Supported reports whether the engine runs op type op of the default domain.
+func Supported(op string) bool {
+	_, ok := builders[op]
+	return ok
+}
+
+// UnsupportedOpError is a node the engine cannot run.
+type UnsupportedOpError struct {
+	Op, Domain, Node string
+}
+
+func (e *UnsupportedOpError) Error() string {
+	op := e.Op
+	if e.Domain != "" {
+		op = e.Domain + "." + e.Op
+	}
+	return fmt.Sprintf("op %s (node %q) is not supported by fcconv's engine; verify with another backend "+
+		"(e.g. compare with ONNX Runtime) and pass --no-verify, or convert a model without it", op, e.Node)
+}
