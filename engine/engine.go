@@ -25,6 +25,9 @@ type Options struct {
 	// KeepIntermediates keeps every value after a run (for layerwise comparison) instead of
 	// releasing buffers after their last reader.
 	KeepIntermediates bool
+	// ShapesOnly compiles for shape inference and MAC counting only: builders skip expensive
+	// preparation (see Node.ShapesOnly) and the program must not be Run.
+	ShapesOnly bool
 	// FoldLimit is the largest output (in elements) folded at compile time when all of a node's
 	// inputs are constant (default 1<<20); bigger results are computed at run time.
 	FoldLimit int
@@ -32,14 +35,15 @@ type Options struct {
 
 // Program is a compiled graph. It is immutable after Compile: several goroutines may Run it at once.
 type Program struct {
-	graph     *graph.Graph
-	steps     []step
-	slots     []slot
-	slotOf    map[string]int
-	inputs    []string // graph inputs fed by the caller
-	outputs   []string
-	outerRefs []string // outer-scope names a subgraph program reads
-	keepAll   bool
+	graph      *graph.Graph
+	steps      []step
+	slots      []slot
+	slotOf     map[string]int
+	inputs     []string // graph inputs fed by the caller
+	outputs    []string
+	outerRefs  []string // outer-scope names a subgraph program reads
+	keepAll    bool
+	shapesOnly bool
 }
 
 type slot struct {
@@ -126,6 +130,9 @@ func (p *Program) NodeMACs() map[*graph.Node]int64 {
 // shape. The result maps each graph output name to its value (and, with KeepIntermediates, every
 // other value too).
 func (p *Program) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	if p.shapesOnly {
+		return nil, fmt.Errorf("engine: this program was compiled with ShapesOnly and cannot run")
+	}
 	for _, name := range p.inputs {
 		t, ok := inputs[name]
 		if !ok {
@@ -219,7 +226,7 @@ type compiler struct {
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 	c.parent = parent
-	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates}
+	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates, shapesOnly: c.opts.ShapesOnly}
 	c.prog = p
 	if c.opts.FoldLimit == 0 {
 		c.opts.FoldLimit = 1 << 20
@@ -366,7 +373,7 @@ func (c *compiler) addNode(n *graph.Node) error {
 		}
 		ins[i], infos[i] = s, c.prog.slots[s].info
 	}
-	b, err := build(&Node{Node: n, Opset: n.Opset(), compiler: c}, infos)
+	b, err := build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, compiler: c}, infos)
 	if err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	}

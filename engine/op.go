@@ -52,6 +52,10 @@ type Node struct {
 	*graph.Node
 	// Opset is the version of the node's domain imported by the model.
 	Opset int64
+	// ShapesOnly is set when the program is compiled only to infer shapes and count MACs: skip
+	// expensive preparation such as packing weights, but still return Outputs, MACs and a Kernel
+	// (the kernel may be used to fold small constant subgraphs, so it must still work).
+	ShapesOnly bool
 	// compiler compiles subgraphs (If branches) in this node's scope.
 	compiler *compiler
 }
