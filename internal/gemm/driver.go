@@ -1,0 +1,169 @@
+package gemm
+
+import "sync"
+
+// Parallel split thresholds, in multiply-adds (m·n·k).
+const (
+	// Below this a call runs on the calling goroutine: starting and joining
+	// goroutines would cost more than it saves.
+	minParallelWork = 1 << 16
+	// Each extra goroutine must get at least this much work (tens of µs).
+	minWorkPerThread = 1 << 19
+)
+
+// problem is one C = A·B + beta·C call with checked arguments.
+type problem struct {
+	kern    *kernel
+	m, n, k int
+	a       matrixA
+	pa      *PackedA // if non-nil, A comes pre-packed and a is unused
+	b       matrixB
+	pb      *PackedB // if non-nil, B comes pre-packed and b is unused
+	beta    float32
+	c       []float32
+	ldc     int
+}
+
+func (pr *problem) solve() {
+	switch {
+	case pr.m == 0 || pr.n == 0:
+	case pr.k == 0:
+		for i := range pr.m {
+			scaleRow(pr.c[i*pr.ldc:i*pr.ldc+pr.n], pr.beta)
+		}
+	case pr.m == 1 && pr.pa == nil && pr.pb == nil:
+		// Packing B would cost more than the product itself.
+		pr.solveRowVector()
+	default:
+		pr.solveBlocked()
+	}
+}
+
+// scaleRow sets c = beta·c, never reading c when beta == 0.
+func scaleRow(c []float32, beta float32) {
+	switch beta {
+	case 0:
+		clear(c)
+	case 1:
+	default:
+		for j := range c {
+			c[j] *= beta
+		}
+	}
+}
+
+// threadCount returns how many goroutines a call of the given work should use.
+func threadCount(work int) int {
+	if work < minParallelWork {
+		return 1
+	}
+	return max(1, min(Threads(), work/minWorkPerThread))
+}
+
+// splitRange cuts [0, n) into at most parts contiguous ranges whose
+// boundaries are multiples of unit, as evenly as units allow.
+func splitRange(n, unit, parts int) []int {
+	units := (n + unit - 1) / unit
+	parts = max(1, min(parts, units))
+	bounds := make([]int, parts+1)
+	for i := range bounds {
+		bounds[i] = min(n, i*units/parts*unit)
+	}
+	return bounds
+}
+
+// parallel runs body on each range of bounds, the first on this goroutine.
+func parallel(bounds []int, body func(lo, hi int)) {
+	var wg sync.WaitGroup
+	for i := 2; i < len(bounds); i++ {
+		lo, hi := bounds[i-1], bounds[i]
+		wg.Go(func() { body(lo, hi) })
+	}
+	body(bounds[0], bounds[1])
+	wg.Wait()
+}
+
+// solveBlocked splits C over goroutines along its longer side (so each gets
+// whole register tiles) and runs the blocked algorithm on each part.
+func (pr *problem) solveBlocked() {
+	threads := threadCount(pr.m * pr.n * pr.k)
+	if threads == 1 {
+		pr.solveBlock(0, pr.m, 0, pr.n)
+		return
+	}
+	if pr.n >= pr.m {
+		parallel(splitRange(pr.n, pr.kern.nr, threads), func(lo, hi int) { pr.solveBlock(0, pr.m, lo, hi) })
+	} else {
+		parallel(splitRange(pr.m, pr.kern.mr, threads), func(lo, hi int) { pr.solveBlock(lo, hi, 0, pr.n) })
+	}
+}
+
+// Pools of packing buffers, one per operand since their sizes differ.
+var packPoolA, packPoolB sync.Pool
+
+func getBuffer(pool *sync.Pool, n int) *[]float32 {
+	if buf, ok := pool.Get().(*[]float32); ok && cap(*buf) >= n {
+		*buf = (*buf)[:n]
+		return buf
+	}
+	buf := make([]float32, n)
+	return &buf
+}
+
+// solveBlock computes rows [m0, m1) × columns [n0, n1) of C with the
+// Goto/BLIS loop nest; m0 and n0 are multiples of mr and nr.
+func (pr *problem) solveBlock(m0, m1, n0, n1 int) {
+	kern := pr.kern
+	var aBuf, bBuf []float32
+	if pr.pa == nil {
+		buf := getBuffer(&packPoolA, kern.kc*min(kern.mc, roundUp(m1-m0, kern.mr)))
+		defer packPoolA.Put(buf)
+		aBuf = *buf
+	}
+	if pr.pb == nil {
+		buf := getBuffer(&packPoolB, kern.kc*min(kern.nc, roundUp(n1-n0, kern.nr)))
+		defer packPoolB.Put(buf)
+		bBuf = *buf
+	}
+	for jc := n0; jc < n1; jc += kern.nc {
+		cols := min(kern.nc, n1-jc)
+		for pc := 0; pc < pr.k; pc += kern.kc {
+			depth := min(kern.kc, pr.k-pc)
+			beta := pr.beta
+			if pc > 0 {
+				beta = 1 // later K slices accumulate onto the first
+			}
+			bPanels := bBuf
+			if pr.pb != nil {
+				bPanels = pr.pb.panels(pc, depth, jc)
+			} else {
+				packB(bBuf, pr.b, pc, depth, jc, cols, kern.nr)
+			}
+			for ic := m0; ic < m1; ic += kern.mc {
+				rows := min(kern.mc, m1-ic)
+				aPanels := aBuf
+				if pr.pa != nil {
+					aPanels = pr.pa.panels(pc, depth, ic)
+				} else {
+					packA(aBuf, pr.a, ic, rows, pc, depth, kern.mr)
+				}
+				pr.macroKernel(aPanels, bPanels, ic, rows, jc, cols, depth, beta)
+			}
+		}
+	}
+}
+
+// macroKernel multiplies a packed block of A (rows × depth, at row i0) by a
+// packed block of B (depth × cols, at column j0) into C. The B panel is the
+// outer loop so it stays in L1 while the A panels stream from L2.
+func (pr *problem) macroKernel(aPanels, bPanels []float32, i0, rows, j0, cols, depth int, beta float32) {
+	kern := pr.kern
+	for jr := 0; jr < cols; jr += kern.nr {
+		b := &bPanels[jr*depth]
+		tileCols := min(kern.nr, cols-jr)
+		for ir := 0; ir < rows; ir += kern.mr {
+			c := &pr.c[(i0+ir)*pr.ldc+j0+jr]
+			kern.tile(depth, &aPanels[ir*depth], b, c, pr.ldc, beta, min(kern.mr, rows-ir), tileCols)
+		}
+	}
+}

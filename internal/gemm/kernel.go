@@ -1,0 +1,115 @@
+package gemm
+
+import "unsafe"
+
+// kernel describes one micro-kernel and the cache blocking tuned for it.
+//
+// The driver packs A into panels of mr rows (for each k step, mr consecutive
+// floats) and B into panels of nr columns (for each k step, nr consecutive
+// floats), both zero padded, and asks tile to combine one A panel with one B
+// panel. Cache blocks: a kc×nr B panel stays in L1 while an mc×kc block of A
+// sits in L2 and a kc×nc block of B in L3.
+type kernel struct {
+	name       string
+	mr, nr     int
+	kc, mc, nc int
+
+	// tile computes C[:rows, :cols] = A·B + beta·C for a panel pair of depth k,
+	// where rows ≤ mr and cols ≤ nr. beta == 0 must not read C.
+	tile func(k int, a, b, c *float32, ldc int, beta float32, rows, cols int)
+	// axpy computes y += alpha·x; dot returns x·y (len(x) == len(y)).
+	axpy func(alpha float32, x, y []float32)
+	dot  func(x, y []float32) float32
+}
+
+// active is the kernel used by new calls. Tests swap it to exercise each kernel.
+var active = bestKernel()
+
+const (
+	genericMR = 4
+	genericNR = 8
+)
+
+// genericKernel is the portable pure-Go fallback.
+var genericKernel = &kernel{
+	name: "generic",
+	mr:   genericMR, nr: genericNR,
+	kc: 256, mc: 128, nc: 2048,
+	tile: genericTile,
+	axpy: genericAxpy,
+	dot:  genericDot,
+}
+
+func genericTile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+	as := unsafe.Slice(a, k*genericMR)
+	bs := unsafe.Slice(b, k*genericNR)
+	var acc [genericMR][genericNR]float32
+	for p := 0; p < k; p++ {
+		ap := (*[genericMR]float32)(as[p*genericMR:])
+		bp := (*[genericNR]float32)(bs[p*genericNR:])
+		for i, ai := range ap {
+			for j, bj := range bp {
+				acc[i][j] += ai * bj
+			}
+		}
+	}
+	cs := unsafe.Slice(c, (rows-1)*ldc+cols)
+	for i := range rows {
+		mergeRow(cs[i*ldc:i*ldc+cols], acc[i][:cols], beta)
+	}
+}
+
+// mergeRow stores dst = src + beta·dst, never reading dst when beta == 0.
+func mergeRow(dst, src []float32, beta float32) {
+	src = src[:len(dst)]
+	switch beta {
+	case 0:
+		copy(dst, src)
+	case 1:
+		for j, v := range src {
+			dst[j] += v
+		}
+	default:
+		for j, v := range src {
+			dst[j] = v + beta*dst[j]
+		}
+	}
+}
+
+// viaTempTile runs a kernel that only knows full mr×nr tiles on a partial tile:
+// it computes the whole tile into a scratch buffer and merges the valid part.
+func viaTempTile(full func(k int, a, b, c *float32, ldc int, beta float32), mr, nr int,
+	k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+	var tmp [maxTile]float32
+	full(k, a, b, &tmp[0], nr, 0)
+	cs := unsafe.Slice(c, (rows-1)*ldc+cols)
+	for i := range rows {
+		mergeRow(cs[i*ldc:i*ldc+cols], tmp[i*nr:i*nr+cols], beta)
+	}
+}
+
+// maxTile bounds mr·nr of kernels that use viaTempTile.
+const maxTile = 16 * 32
+
+func genericAxpy(alpha float32, x, y []float32) {
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
+func genericDot(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * y[i]
+		s1 += x[i+1] * y[i+1]
+		s2 += x[i+2] * y[i+2]
+		s3 += x[i+3] * y[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

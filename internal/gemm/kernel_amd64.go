@@ -1,0 +1,90 @@
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run genkernels.go
+
+// Register tiles of the generated assembly kernels (see genkernels.go).
+const (
+	avx512MR = 12
+	avx512NR = 32
+	avx2MR   = 6
+	avx2NR   = 16
+)
+
+// avx512Kernel broadcasts 12 A values against two zmm vectors of B per k step:
+// 24 accumulators hide the FMA latency and leave registers for operands.
+// Partial tiles use row-specific kernels and masked stores, so edges cost
+// only the work they do.
+var avx512Kernel = &kernel{
+	name: "avx512",
+	mr:   avx512MR, nr: avx512NR,
+	// A 256×32 B panel (32 KiB) fits Zen 5's 48 KiB L1 with room for the
+	// streamed A panel; a 384×256 A block (384 KiB) fits its 1 MiB L2.
+	kc: 256, mc: 384, nc: 4096,
+	tile: avx512Tile,
+	axpy: avx2Axpy,
+	dot:  avx2Dot,
+}
+
+func avx512Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+	mask := uint32(1<<uint64(cols) - 1)
+	vecs := 2
+	if cols <= 16 {
+		vecs = 1
+	}
+	avx512Kernels[vecs-1][rows-1](k, a, b, c, ldc, beta, mask)
+}
+
+// avx2Kernel is the classic 6×16 FMA tile: 12 ymm accumulators.
+var avx2Kernel = &kernel{
+	name: "avx2fma",
+	mr:   avx2MR, nr: avx2NR,
+	kc: 256, mc: 192, nc: 4096,
+	tile: avx2Tile,
+	axpy: avx2Axpy,
+	dot:  avx2Dot,
+}
+
+func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+	if rows == avx2MR && cols == avx2NR {
+		avx2Kernel6x16(k, a, b, c, ldc, beta)
+		return
+	}
+	viaTempTile(avx2Kernel6x16, avx2MR, avx2NR, k, a, b, c, ldc, beta, rows, cols)
+}
+
+func avx2Axpy(alpha float32, x, y []float32) {
+	if len(y) == 0 {
+		return
+	}
+	x = x[:len(y)]
+	axpyAVX2(len(y), alpha, &x[0], &y[0])
+}
+
+func avx2Dot(x, y []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	y = y[:len(x)]
+	return dotAVX2(len(x), &x[0], &y[0])
+}
+
+var (
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
+
+// availableKernels lists the kernels this CPU can run, best first.
+func availableKernels() []*kernel {
+	var ks []*kernel
+	if hasAVX512 {
+		ks = append(ks, avx512Kernel)
+	}
+	if hasAVX2 {
+		ks = append(ks, avx2Kernel)
+	}
+	return append(ks, genericKernel)
+}
+
+func bestKernel() *kernel { return availableKernels()[0] }

@@ -1,0 +1,54 @@
+package gemm
+
+// rowVectorChunk is how many columns of C one pass of the AXPY loop keeps hot
+// in L1 (8 KiB) while it streams the matching part of every row of B.
+const rowVectorChunk = 2048
+
+// solveRowVector computes a single row of C (m == 1, as in a fully connected
+// layer with batch 1) directly from B: each element of B is used once, so
+// streaming it beats packing it.
+func (pr *problem) solveRowVector() {
+	x := pr.a.data[:pr.k:pr.k]
+	if pr.a.trans {
+		// Column of a k×m matrix: gather it so the kernels see a vector.
+		x = make([]float32, pr.k)
+		for p := range x {
+			x[p] = pr.a.data[p*pr.a.ld]
+		}
+	}
+	unit := 64
+	threads := threadCount(pr.n * pr.k)
+	parallel(splitRange(pr.n, unit, threads), func(lo, hi int) {
+		if pr.b.trans {
+			pr.rowVectorDots(x, lo, hi)
+		} else {
+			pr.rowVectorAxpys(x, lo, hi)
+		}
+	})
+}
+
+// rowVectorDots computes c[j] = x·B[:,j] + beta·c[j] for j in [lo, hi), where
+// column j of B is the contiguous row j of the stored transpose.
+func (pr *problem) rowVectorDots(x []float32, lo, hi int) {
+	b, ld, dot := pr.b.data, pr.b.ld, pr.kern.dot
+	for j := lo; j < hi; j++ {
+		v := dot(x, b[j*ld:j*ld+pr.k])
+		if pr.beta != 0 {
+			v += pr.beta * pr.c[j]
+		}
+		pr.c[j] = v
+	}
+}
+
+// rowVectorAxpys computes c[lo:hi] = Σ_p x[p]·B[p, lo:hi] + beta·c[lo:hi].
+func (pr *problem) rowVectorAxpys(x []float32, lo, hi int) {
+	b, ld, axpy := pr.b.data, pr.b.ld, pr.kern.axpy
+	for j0 := lo; j0 < hi; j0 += rowVectorChunk {
+		j1 := min(hi, j0+rowVectorChunk)
+		c := pr.c[j0:j1]
+		scaleRow(c, pr.beta)
+		for p, xp := range x {
+			axpy(xp, b[p*ld+j0:p*ld+j1], c)
+		}
+	}
+}
