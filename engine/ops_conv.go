@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/fcconv/fcconv/internal/gemm"
+	"github.com/fcconv/fcconv/tensor"
+)
+
+func init() {
+	register("Conv", buildConv)
+	register("ConvInteger", buildConvInteger)
+}
+
+// convShape is the checked geometry of a Conv or ConvInteger node.
+type convShape struct {
+	win          *nnWindow
+	batch        int
+	cin, cout    int
+	group        int
+	cinG, coutG  int // channels per group
+	outputShape  []int
+	macs         int64
+	hasBias      bool
+	weightsConst bool
+}
+
+// convCheck validates X [N, C, D1..Dr] and W [M, C/group, k1..kr] and the window attributes.
+func convCheck(n *Node, x, w Info) (*convShape, error) {
+	if len(x.Shape) < 3 {
+		return nil, fmt.Errorf("input X has shape %v; Conv needs [N, C, spatial...] with at least one spatial dim", x.Shape)
+	}
+	if len(w.Shape) != len(x.Shape) {
+		return nil, fmt.Errorf("weight W has shape %v; it needs the rank of X %v", w.Shape, x.Shape)
+	}
+	s := &convShape{batch: x.Shape[0], cin: x.Shape[1], cout: w.Shape[0], group: int(n.AttrInt("group", 1))}
+	if s.group < 1 || s.cin%s.group != 0 || s.cout%s.group != 0 {
+		return nil, fmt.Errorf("group %d must divide the %d input channels and the %d output channels", s.group, s.cin, s.cout)
+	}
+	s.cinG, s.coutG = s.cin/s.group, s.cout/s.group
+	if w.Shape[1] != s.cinG {
+		return nil, fmt.Errorf("weight W %v has %d input channels per group; X %v with group %d has %d", w.Shape, w.Shape[1], x.Shape, s.group, s.cinG)
+	}
+	win, err := nnWindowAttrs(n, x.Shape[2:], w.Shape[2:], false)
+	if err != nil {
+		return nil, err
+	}
+	s.win = win
+	s.outputShape = append([]int{s.batch, s.cout}, win.out...)
+	s.macs = int64(s.batch) * int64(s.cout) * int64(win.outSize()) * int64(s.cinG) * int64(win.kernelSize())
+	s.weightsConst = w.Const != nil
+	return s, nil
+}
+
+func buildConv(n *Node, in []Info) (*Build, error) {
+	if err := nnNeedInputs(in, 2, 3); err != nil {
+		return nil, err
+	}
+	if err := nnFloatInput(in, 0, "X"); err != nil {
+		return nil, err
+	}
+	if err := nnFloatInput(in, 1, "W"); err != nil {
+		return nil, err
+	}
+	s, err := convCheck(n, in[0], in[1])
+	if err != nil {
+		return nil, err
+	}
+	if nnOptional(in, 2) {
+		if err := nnFloatInput(in, 2, "B"); err != nil {
+			return nil, err
+		}
+		if len(in[2].Shape) != 1 || in[2].Shape[0] != s.cout {
+			return nil, fmt.Errorf("bias B has shape %v; it needs [%d], one value per output channel", in[2].Shape, s.cout)
+		}
+		s.hasBias = true
+	}
+	p := newConvPlan(s, in[1].Const, n.ShapesOnly)
+	return &Build{
+		Outputs: []Info{{DType: tensor.Float, Shape: s.outputShape}},
+		MACs:    s.macs,
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			var bias []float32
+			if len(ins) > 2 && ins[2] != nil {
+				bias = ins[2].F32
+			}
+			p.run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
+			return nil
+		},
+	}, nil
+}
+
+// convPlan is a compiled float convolution.
+type convPlan struct {
+	*convShape
+	kdim      int  // rows of the column matrix: cinG * kernel taps
+	pointwise bool // 1x1 kernel, stride 1, no padding: the input is the column matrix
+	depthwise *depthwisePlan
+	packed    []*gemm.PackedA // weights of each group packed for the GEMM; nil if not constant
+	blockCols int             // output columns per GEMM call
+	scratch   *nnScratch      // column-matrix blocks
+}
+
+// convColumnBudget is the size in floats of one column-matrix block: it and the packed weights
+// of a typical layer fit the 1 MiB L2 cache together.
+const convColumnBudget = 64 << 10
+
+func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPlan {
+	w := s.win
+	p := &convPlan{convShape: s, kdim: s.cinG * w.kernelSize()}
+	if s.cinG == 1 && s.group > 1 && w.rank() <= 2 {
+		p.depthwise = newDepthwisePlan(s)
+		return p
+	}
+	p.pointwise = true
+	for i := range w.in {
+		if w.kernel[i] != 1 || w.stride[i] != 1 || w.padBegin[i] != 0 || w.padEnd[i] != 0 {
+			p.pointwise = false
+		}
+	}
+	outSize := w.outSize()
+	p.blockCols = outSize
+	if !p.pointwise {
+		// Blocks of whole 32-column register tiles, at least 64 wide so each GEMM call has some work.
+		p.blockCols = min(outSize, max(64, convColumnBudget/p.kdim/32*32))
+		p.scratch = newNNScratch(p.kdim * p.blockCols)
+	} else if outSize > 1024 {
+		p.blockCols = 512 // bias add and the next block's work stay in cache
+	}
+	if weights != nil && !shapesOnly && outSize > 1 {
+		p.packed = make([]*gemm.PackedA, s.group)
+		for g := range p.packed {
+			p.packed[g] = gemm.PackA(false, s.coutG, p.kdim, weights.F32[g*s.coutG*p.kdim:], p.kdim)
+		}
+	}
+	return p
+}
+
+// run computes y = conv(x, w) + bias for the whole batch.
+func (p *convPlan) run(x, w, bias, y []float32) {
+	if p.depthwise != nil {
+		p.depthwise.run(x, w, bias, y)
+		return
+	}
+	outSize := p.win.outSize()
+	blocks := (outSize + p.blockCols - 1) / p.blockCols
+	nnParallel(p.batch*p.group*blocks, func(task int) {
+		blk := task % blocks
+		img, g := task/blocks/p.group, task/blocks%p.group
+		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols))
+	})
+}
+
+// runBlock computes output columns [j0, j1) of group g of image img.
+func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
+	inSize, outSize := p.win.inSize(), p.win.outSize()
+	xg := x[(img*p.cin+g*p.cinG)*inSize : (img*p.cin+(g+1)*p.cinG)*inSize]
+	yg := y[(img*p.cout+g*p.coutG)*outSize : (img*p.cout+(g+1)*p.coutG)*outSize]
+	nb := j1 - j0
+	cols, ldCols := xg[j0:], inSize
+	if !p.pointwise {
+		buf := p.scratch.get()
+		defer p.scratch.put(buf)
+		var plan im2colPlan
+		p.win.im2colBlock(&plan, *buf, xg, p.cinG, j0, j1)
+		cols, ldCols = *buf, nb
+	}
+	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
+	switch {
+	case outSize == 1:
+		// One output position: y[m] = W[m,:]·col, a row vector times W transposed, which the GEMM
+		// runs as dot products without packing anything.
+		gemm.Sgemm(false, true, 1, p.coutG, p.kdim, cols, p.kdim, wg, p.kdim, 0, yg, p.coutG)
+	case p.packed != nil:
+		gemm.SgemmPackedA(p.packed[g], nb, cols, ldCols, false, 0, yg[j0:], outSize)
+	default:
+		gemm.Sgemm(false, false, p.coutG, nb, p.kdim, wg, p.kdim, cols, ldCols, 0, yg[j0:], outSize)
+	}
+	if bias != nil {
+		for m := 0; m < p.coutG; m++ {
+			b := bias[g*p.coutG+m]
+			row := yg[m*outSize+j0 : m*outSize+j1]
+			for i := range row {
+				row[i] += b
+			}
+		}
+	}
+}
+
+// buildConvInteger compiles ConvInteger: uint8/int8 X and W minus their zero points, int32 out.
+func buildConvInteger(n *Node, in []Info) (*Build, error) {
+	if err := nnNeedInputs(in, 2, 4); err != nil {
+		return nil, err
+	}
+	for i, name := range []string{"x", "w", "x_zero_point", "w_zero_point"} {
+		if i < len(in) && !in[i].Absent && in[i].DType != tensor.Uint8 && in[i].DType != tensor.Int8 {
+			return nil, fmt.Errorf("input %s is %v; ConvInteger takes uint8 or int8", name, in[i].DType)
+		}
+	}
+	s, err := convCheck(n, in[0], in[1])
+	if err != nil {
+		return nil, err
+	}
+	if nnOptional(in, 2) && tensor.NumElements(in[2].Shape) != 1 {
+		return nil, fmt.Errorf("x_zero_point has shape %v; it must be a scalar", in[2].Shape)
+	}
+	if nnOptional(in, 3) {
+		if c := tensor.NumElements(in[3].Shape); c != 1 && c != s.cout {
+			return nil, fmt.Errorf("w_zero_point has shape %v; it must be a scalar or have one value per output channel (%d)", in[3].Shape, s.cout)
+		}
+	}
+	return &Build{
+		Outputs: []Info{{DType: tensor.Int32, Shape: s.outputShape}},
+		MACs:    s.macs,
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			convIntegerRun(s, ins, outs[0].I32)
+			return nil
+		},
+	}, nil
+}
+
+// convIntegerRun is a direct integer convolution (exact, unlike a float GEMM).
+func convIntegerRun(s *convShape, ins []*tensor.Tensor, y []int32) {
+	w := s.win
+	x := nnIntsOf(ins[0])
+	wt := nnIntsOf(ins[1])
+	var xZero int32
+	if len(ins) > 2 && ins[2] != nil {
+		xZero = nnIntsOf(ins[2])[0]
+	}
+	wZero := make([]int32, s.cout)
+	if len(ins) > 3 && ins[3] != nil {
+		z := nnIntsOf(ins[3])
+		for m := range wZero {
+			wZero[m] = z[min(m, len(z)-1)]
+		}
+	}
+	for i := range x {
+		x[i] -= xZero
+	}
+	inSize, outSize, taps := w.inSize(), w.outSize(), w.kernelSize()
+	// The column matrix of one image and group, in int32, then a plain triple loop.
+	colF := make([]float32, s.cinG*taps*outSize)
+	xF := make([]float32, s.cinG*inSize)
+	col := make([]int32, len(colF))
+	var plan im2colPlan
+	for img := 0; img < s.batch; img++ {
+		for g := 0; g < s.group; g++ {
+			// im2col works on float32; int8/uint8 differences (|v| <= 510) are exact in float32.
+			xg := x[(img*s.cin+g*s.cinG)*inSize:]
+			for i := range xF {
+				xF[i] = float32(xg[i])
+			}
+			w.im2colBlock(&plan, colF, xF, s.cinG, 0, outSize)
+			for i, v := range colF {
+				col[i] = int32(v)
+			}
+			for m := 0; m < s.coutG; m++ {
+				oc := g*s.coutG + m
+				yrow := y[(img*s.cout+oc)*outSize : (img*s.cout+oc+1)*outSize]
+				clear(yrow)
+				wrow := wt[oc*s.cinG*taps : (oc+1)*s.cinG*taps]
+				for k, wv := range wrow {
+					wv -= wZero[oc]
+					if wv == 0 {
+						continue
+					}
+					crow := col[k*outSize : (k+1)*outSize]
+					for j, cv := range crow {
+						yrow[j] += wv * cv
+					}
+				}
+			}
+		}
+	}
+}
+
+// nnIntsOf converts an 8-bit integer tensor to int32 values (a fresh slice).
+func nnIntsOf(t *tensor.Tensor) []int32 {
+	out := make([]int32, t.Len())
+	switch t.DType {
+	case tensor.Uint8:
+		for i, v := range t.U8 {
+			out[i] = int32(v)
+		}
+	case tensor.Int8:
+		for i, v := range t.I8 {
+			out[i] = int32(v)
+		}
+	}
+	return out
+}
