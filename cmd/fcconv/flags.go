@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/fcconv/fcconv/engine"
+	"github.com/spf13/cobra"
+)
+
+// shapeFlags are the flags that bind input shapes: --dim NAME=N and --shape INPUT=d1,d2,...
+type shapeFlags struct {
+	dims   []string
+	shapes []string
+}
+
+func (f *shapeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.dims, "dim", nil, "bind a symbolic dim, NAME=N (repeatable); e.g. --dim batch=1")
+	cmd.Flags().StringArrayVar(&f.shapes, "shape", nil, "set an input's shape, INPUT=d1,d2,... (repeatable)")
+}
+
+// engineOptions parses the flags into engine options.
+func (f *shapeFlags) engineOptions() (engine.Options, error) {
+	eo := engine.Options{Dims: map[string]int{}, InputShapes: map[string][]int{}}
+	for _, d := range f.dims {
+		name, val, ok := strings.Cut(d, "=")
+		n, err := strconv.Atoi(val)
+		if !ok || err != nil || n <= 0 || name == "" {
+			return eo, usageErr("bad --dim %q: want NAME=N with N > 0", d)
+		}
+		eo.Dims[name] = n
+	}
+	for _, s := range f.shapes {
+		name, val, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return eo, usageErr("bad --shape %q: want INPUT=d1,d2,...", s)
+		}
+		var shape []int
+		for _, part := range strings.Split(val, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(part))
+			if err != nil || n <= 0 {
+				return eo, usageErr("bad --shape %q: dims must be positive integers", s)
+			}
+			shape = append(shape, n)
+		}
+		eo.InputShapes[name] = shape
+	}
+	return eo, nil
+}
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitBadInput, err: fmt.Errorf(format, args...)}
+}
+
+// printJSON writes v as indented JSON on stdout.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// humanCount prints 1812345678 as 1.81 G.
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f G", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f M", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.2f K", float64(n)/1e3)
+	}
+	return strconv.FormatInt(n, 10)
+}

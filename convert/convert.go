@@ -1,0 +1,417 @@
+// Package convert is the pipeline behind `fcconv convert`: load a model, run rewrite passes on a
+// copy, run the original and the rewrite on the same inputs, and write the result only if they
+// agree. The CLI and the batch converter are thin layers over Convert.
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fcconv/fcconv/engine"
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/tensor"
+	"github.com/fcconv/fcconv/verify"
+	"google.golang.org/protobuf/proto"
+)
+
+// Options control one conversion.
+type Options struct {
+	// Output is where the result goes (default: MODEL.fcconv.onnx beside the input).
+	Output string
+	// Passes is a comma-separated list of pass names (default "fc-to-conv").
+	Passes  string
+	Rewrite rewrite.Options
+	// NoVerify writes without running the models (for ops the engine lacks).
+	NoVerify bool
+	// Inputs are explicit verification samples; InputsDir a test_data_set folder; otherwise Samples
+	// random samples with Seed.
+	Inputs    map[string]*tensor.Tensor
+	InputsDir string
+	Samples   int
+	Seed      int64
+	// Tolerances for the comparison; TolerancesGiven says the user set them (they then also apply
+	// to lossy passes).
+	Tolerances      verify.Tolerances
+	TolerancesGiven bool
+	// ExternalData saves weights in a side file.
+	ExternalData bool
+	// DryRun checks and reports but writes nothing.
+	DryRun bool
+}
+
+// Status is the outcome of one conversion.
+type Status string
+
+// The outcomes.
+const (
+	Converted     Status = "converted"
+	Unchanged     Status = "unchanged"      // nothing to convert; nothing written
+	NotEquivalent Status = "not-equivalent" // the rewrite changed the outputs; nothing written
+	Failed        Status = "failed"         // bad input or an error; nothing written
+)
+
+// Result reports one conversion. It is also the JSON of `convert --json`.
+type Result struct {
+	Model        string          `json:"model"`
+	Output       string          `json:"output,omitempty"`
+	Status       Status          `json:"status"`
+	Error        string          `json:"error,omitempty"`
+	Rewrites     *rewrite.Report `json:"rewrites,omitempty"`
+	MACsBefore   int64           `json:"macs_before"`
+	MACsAfter    int64           `json:"macs_after"`
+	Verification *verify.Report  `json:"verification,omitempty"`
+	Verified     bool            `json:"verified"`
+	Spatial      *SpatialCheck   `json:"spatial,omitempty"`
+	Seconds      Timings         `json:"seconds"`
+}
+
+// SpatialCheck is the run of a fully convolutional result at a larger input size.
+type SpatialCheck struct {
+	InputShape  []int `json:"input_shape"`
+	OutputShape []int `json:"output_shape"`
+}
+
+// Timings are the wall-clock seconds of each phase.
+type Timings struct {
+	Load    float64 `json:"load"`
+	Rewrite float64 `json:"rewrite"`
+	Verify  float64 `json:"verify"`
+	Save    float64 `json:"save"`
+	Total   float64 `json:"total"`
+}
+
+// UsageError is a problem with the request itself (exit code 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// DefaultOutput is MODEL.fcconv.onnx beside the input.
+func DefaultOutput(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + ".fcconv" + ext
+}
+
+// Convert runs the pipeline on one model file. The error is non-nil only for failures (bad input,
+// unsupported op, I/O); a rewrite that changes the outputs is Status NotEquivalent with a nil error.
+func Convert(path string, opts Options) (*Result, error) {
+	start := time.Now()
+	res := &Result{Model: path}
+	err := convert(path, opts, res)
+	res.Seconds.Total = time.Since(start).Seconds()
+	if err != nil {
+		res.Status, res.Error = Failed, err.Error()
+	}
+	return res, err
+}
+
+func convert(path string, opts Options, res *Result) error {
+	if opts.Passes == "" {
+		opts.Passes = "fc-to-conv"
+	}
+	passes, err := rewrite.Lookup(opts.Passes)
+	if err != nil {
+		return &UsageError{err}
+	}
+	out := opts.Output
+	if out == "" {
+		out = DefaultOutput(path)
+	}
+	if err := refuseOverwrite(path, out); err != nil {
+		return err
+	}
+	t := time.Now()
+	original, err := graph.Load(path)
+	if err != nil {
+		return err
+	}
+	rewritten, err := Copy(original)
+	if err != nil {
+		return err
+	}
+	res.Seconds.Load = time.Since(t).Seconds()
+
+	t = time.Now()
+	if res.MACsBefore, err = totalMACs(original, opts.Rewrite.Engine); err != nil {
+		return err
+	}
+	report, err := rewrite.Run(rewritten, passes, opts.Rewrite, opts.DryRun)
+	res.Rewrites = report
+	if err != nil {
+		return err
+	}
+	res.MACsAfter = res.MACsBefore
+	if len(report.Applied) == 0 || opts.DryRun {
+		before, after := report.MACsSaved()
+		res.MACsAfter = res.MACsBefore - before + after
+		res.Status = Unchanged
+		res.Seconds.Rewrite = time.Since(t).Seconds()
+		return nil
+	}
+	if res.MACsAfter, err = totalMACs(rewritten, spatialEngineOptions(opts, original)); err != nil {
+		return fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
+	}
+	res.Seconds.Rewrite = time.Since(t).Seconds()
+
+	if !opts.NoVerify {
+		t = time.Now()
+		ok, err := verifyRewrite(original, rewritten, opts, res)
+		res.Seconds.Verify = time.Since(t).Seconds()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			res.Status = NotEquivalent
+			return nil
+		}
+	}
+
+	t = time.Now()
+	recordRewrite(rewritten, report, res)
+	if err := rewritten.Save(out, graph.SaveOptions{ExternalData: opts.ExternalData}); err != nil {
+		return err
+	}
+	res.Seconds.Save = time.Since(t).Seconds()
+	res.Output, res.Status = out, Converted
+	return nil
+}
+
+// refuseOverwrite makes sure the output is not the input file itself.
+func refuseOverwrite(in, out string) error {
+	a, errA := os.Stat(in)
+	b, errB := os.Stat(out)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return &UsageError{fmt.Errorf("the output %s is the input file; fcconv never overwrites its input, choose another -o", out)}
+	}
+	absIn, _ := filepath.Abs(in)
+	absOut, _ := filepath.Abs(out)
+	if absIn == absOut {
+		return &UsageError{fmt.Errorf("the output %s is the input file; fcconv never overwrites its input, choose another -o", out)}
+	}
+	return nil
+}
+
+// Copy makes an editable copy of a model: nodes, value infos and metadata are cloned; initializer
+// messages are shared (passes never modify an initializer in place, they add new ones), so a copy
+// of a 500 MB model costs little memory.
+func Copy(m *graph.Model) (*graph.Model, error) {
+	mp := proto.Clone(withoutGraph(m.Proto)).(*onnxpb.ModelProto)
+	gp := &onnxpb.GraphProto{}
+	src := m.Proto.Graph
+	inits := src.Initializer
+	src.Initializer = nil
+	proto.Merge(gp, src)
+	src.Initializer = inits
+	gp.Initializer = append([]*onnxpb.TensorProto{}, inits...)
+	mp.Graph = gp
+	c, err := graph.NewModel(mp, m.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.Path, c.InputDefaultsAreConstant = m.Path, m.InputDefaultsAreConstant
+	return c, nil
+}
+
+func withoutGraph(mp *onnxpb.ModelProto) *onnxpb.ModelProto {
+	shallow := &onnxpb.ModelProto{}
+	g := mp.Graph
+	mp.Graph = nil
+	proto.Merge(shallow, mp)
+	mp.Graph = g
+	return shallow
+}
+
+// totalMACs sums the engine's MAC count over all nodes.
+func totalMACs(m *graph.Model, eo engine.Options) (int64, error) {
+	eo.ShapesOnly = true
+	p, err := engine.Compile(m.Graph, eo)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, macs := range p.NodeMACs() {
+		sum += macs
+	}
+	return sum, nil
+}
+
+// spatialEngineOptions are the engine options for the rewritten model: with --spatial its input H
+// and W are symbolic, so they are bound to the original's sizes.
+func spatialEngineOptions(opts Options, original *graph.Model) engine.Options {
+	eo := opts.Rewrite.Engine
+	if !opts.Rewrite.Spatial {
+		return eo
+	}
+	p, err := engine.Compile(original.Graph, engine.Options{InputShapes: eo.InputShapes, Dims: eo.Dims, ShapesOnly: true})
+	if err != nil {
+		return eo
+	}
+	shapes := map[string][]int{}
+	for k, v := range eo.InputShapes {
+		shapes[k] = v
+	}
+	for _, name := range p.Inputs() {
+		info, _ := p.Info(name)
+		shapes[name] = info.Shape
+	}
+	eo.InputShapes = shapes
+	return eo
+}
+
+func verifyRewrite(original, rewritten *graph.Model, opts Options, res *Result) (bool, error) {
+	eoA := opts.Rewrite.Engine
+	pa, err := engine.Compile(original.Graph, eoA)
+	if err != nil {
+		return false, err
+	}
+	pb, err := engine.Compile(rewritten.Graph, spatialEngineOptions(opts, original))
+	if err != nil {
+		return false, fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
+	}
+	vo := verify.Options{
+		Tolerances: opts.Tolerances, Samples: opts.Samples, Seed: opts.Seed,
+		FlattenOutputs: opts.Rewrite.Spatial, Approximate: lossy(opts.Rewrite),
+	}
+	if vo.Inputs, err = verificationInputs(pa, opts); err != nil {
+		return false, err
+	}
+	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError > 0 {
+		vo.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: opts.Rewrite.Bottleneck.MaxError}}
+	}
+	rep, err := verify.Programs(pa, pb, vo)
+	if err != nil {
+		return false, err
+	}
+	res.Verification = rep
+	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError == 0 {
+		// A lossy policy without an error budget: the error is measured and reported, not judged.
+		rep.Equivalent = true
+	}
+	if !rep.Equivalent {
+		return false, nil
+	}
+	res.Verified = true
+	if opts.Rewrite.Spatial {
+		return true, checkSpatial(rewritten, pa, res)
+	}
+	return true, nil
+}
+
+// lossy reports whether the options ask for an approximate rewrite.
+func lossy(o rewrite.Options) bool {
+	b := o.Bottleneck
+	return b.Rank > 0 || b.RankRatio > 0 || b.RankEnergy > 0 || b.MaxError > 0
+}
+
+func verificationInputs(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, error) {
+	if opts.InputsDir != "" {
+		in, _, err := verify.ReadTestDataSet(opts.InputsDir, p.Inputs(), p.Outputs())
+		if err != nil {
+			return nil, &UsageError{err}
+		}
+		return []map[string]*tensor.Tensor{in}, checkInputs(p, in)
+	}
+	if len(opts.Inputs) == 0 {
+		return nil, nil
+	}
+	in := map[string]*tensor.Tensor{}
+	for k, v := range opts.Inputs {
+		in[k] = v
+	}
+	for _, name := range p.Inputs() {
+		if in[name] == nil {
+			r, err := verify.RandomInputs(p, opts.Seed)
+			if err != nil {
+				return nil, err
+			}
+			in[name] = r[name]
+		}
+	}
+	return []map[string]*tensor.Tensor{in}, checkInputs(p, in)
+}
+
+func checkInputs(p *engine.Program, in map[string]*tensor.Tensor) error {
+	for name, t := range in {
+		info, ok := p.Info(name)
+		if !ok {
+			return &UsageError{fmt.Errorf("the model has no input %q (inputs: %s)", name, strings.Join(p.Inputs(), ", "))}
+		}
+		if t.DType != info.DType || !tensor.SameShape(t.Shape, info.Shape) {
+			return &UsageError{fmt.Errorf("input %q is %v%v, the model expects %v%v (bind symbolic dims with --dim or --shape)", name, t.DType, t.Shape, info.DType, info.Shape)}
+		}
+	}
+	return nil
+}
+
+// checkSpatial runs the fully convolutional result at twice the input's H and W and checks that the
+// outputs become maps.
+func checkSpatial(rewritten *graph.Model, original *engine.Program, res *Result) error {
+	shapes := map[string][]int{}
+	var grown []int
+	for _, name := range original.Inputs() {
+		info, _ := original.Info(name)
+		s := append([]int{}, info.Shape...)
+		if len(s) == 4 {
+			s[2], s[3] = 2*s[2], 2*s[3]
+			grown = s
+		}
+		shapes[name] = s
+	}
+	if grown == nil {
+		return errors.New("--spatial needs an image input of rank 4")
+	}
+	p, err := engine.Compile(rewritten.Graph, engine.Options{InputShapes: shapes})
+	if err != nil {
+		return fmt.Errorf("the fully convolutional model does not run at input %v: %w", grown, err)
+	}
+	in, err := verify.RandomInputs(p, 1)
+	if err != nil {
+		return err
+	}
+	outs, err := p.Run(in)
+	if err != nil {
+		return fmt.Errorf("the fully convolutional model does not run at input %v: %w", grown, err)
+	}
+	o := outs[p.Outputs()[0]]
+	res.Spatial = &SpatialCheck{InputShape: grown, OutputShape: o.Shape}
+	return nil
+}
+
+// recordRewrite notes the rewrite in the model's metadata_props.
+func recordRewrite(m *graph.Model, report *rewrite.Report, res *Result) {
+	counts := map[string]int{}
+	var order []string
+	for _, a := range report.Applied {
+		if counts[a.Pass] == 0 {
+			order = append(order, a.Pass)
+		}
+		counts[a.Pass]++
+	}
+	var parts []string
+	for _, p := range order {
+		parts = append(parts, fmt.Sprintf("%s: %d rewrites", p, counts[p]))
+	}
+	summary := strings.Join(parts, "; ") + fmt.Sprintf("; MACs %d -> %d", res.MACsBefore, res.MACsAfter)
+	if res.Verification != nil {
+		summary += fmt.Sprintf("; verified on %d sample(s), max relative error %.3g", res.Verification.Samples, maxRel(res.Verification))
+	} else {
+		summary += "; not verified (--no-verify)"
+	}
+	m.SetMetadata("fcconv.rewrite", summary)
+}
+
+func maxRel(r *verify.Report) float64 {
+	worst := 0.0
+	for _, o := range r.Outputs {
+		if o.MaxRelError > worst {
+			worst = o.MaxRelError
+		}
+	}
+	return worst
+}
