@@ -183,7 +183,9 @@ func (g *Graph) SetInput(n *Node, i int, name string) error {
 	return g.linkInputs(n)
 }
 
-// ReplaceUses makes every consumer of old (and the graph outputs listing it) read repl instead.
+// ReplaceUses makes every consumer of old (and the graph outputs listing it) read repl instead,
+// except the node producing repl itself, so that inserting a node after old and redirecting the
+// other readers to it is one call.
 // A graph output keeps its name: when old is a graph output, the producer of repl is renamed to
 // produce old instead, which needs repl to be produced by a node of this graph.
 func (g *Graph) ReplaceUses(old, repl string) error {
@@ -191,8 +193,9 @@ func (g *Graph) ReplaceUses(old, repl string) error {
 	if v == nil {
 		return fmt.Errorf("no value %q", old)
 	}
+	replProducer := g.Producer(repl)
 	for _, c := range append([]*Node{}, v.Consumers...) {
-		if c.Graph != g {
+		if c.Graph != g || c == replProducer {
 			continue
 		}
 		for i, in := range c.Inputs() {

@@ -104,3 +104,30 @@ func (m *Model) ReadExternal(tp *onnxpb.TensorProto) ([]byte, error) {
 func isExternal(tp *onnxpb.TensorProto) bool {
 	return tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL
 }
+
+// checkExternalData validates every external reference up front (location inside the model's
+// folder, file present, range within the file), so a bad reference fails at load with the tensor's
+// name rather than halfway through a conversion.
+func (m *Model) checkExternalData() error {
+	for _, tp := range m.allTensors() {
+		if !isExternal(tp) {
+			continue
+		}
+		ref, err := parseExternalRef(tp)
+		if err != nil {
+			return err
+		}
+		path, err := ResolveExternalPath(m.Dir, ref.location)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+		}
+		if ref.length >= 0 && ref.offset+ref.length > st.Size() {
+			return fmt.Errorf("tensor %q: external data %s has %d bytes, but offset %d + length %d goes past its end", tp.GetName(), ref.location, st.Size(), ref.offset, ref.length)
+		}
+	}
+	return nil
+}

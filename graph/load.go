@@ -38,6 +38,9 @@ func Load(path string) (*Model, error) {
 		return nil, &LoadError{path, err}
 	}
 	m.Path = path
+	if err := m.checkExternalData(); err != nil {
+		return nil, &LoadError{path, err}
+	}
 	return m, nil
 }
 
