@@ -110,34 +110,48 @@ func getBuffer(pool *sync.Pool, n int) *[]float32 {
 	return &buf
 }
 
+// bSource says where macroKernel finds the B panel for each column tile.
+type bSource int
+
+const (
+	bPrepacked   bSource = iota // already packed (PackedB, or by an earlier M block)
+	bPackInPlace                // pack into its place in the block for later M blocks
+	bPackScratch                // pack into the start of the buffer: used once, stays in L1
+)
+
 // solveBlock computes rows [m0, m1) × columns [n0, n1) of C with the
 // Goto/BLIS loop nest; m0 and n0 are multiples of mr and nr.
+//
+// B panels are packed by the first M block right before the kernel uses them,
+// while they are hot in L1, rather than in a separate pass over an L3-sized
+// block: for the common case of a single M block, B is then read exactly once
+// and the packed copy never leaves L1.
 func (pr *problem) solveBlock(m0, m1, n0, n1 int) {
 	kern := pr.kern
+	depthStep := kern.sliceDepth(pr.k)
+	singleMBlock := m1-m0 <= kern.mc
 	var aBuf, bBuf []float32
 	if pr.pa == nil {
-		buf := getBuffer(&packPoolA, kern.kc*min(kern.mc, roundUp(m1-m0, kern.mr)))
+		buf := getBuffer(&packPoolA, depthStep*min(kern.mc, roundUp(m1-m0, kern.mr)))
 		defer packPoolA.Put(buf)
 		aBuf = *buf
 	}
 	if pr.pb == nil {
-		buf := getBuffer(&packPoolB, kern.kc*min(kern.nc, roundUp(n1-n0, kern.nr)))
+		size := depthStep * kern.nr
+		if !singleMBlock {
+			size = depthStep * min(kern.nc, roundUp(n1-n0, kern.nr))
+		}
+		buf := getBuffer(&packPoolB, size)
 		defer packPoolB.Put(buf)
 		bBuf = *buf
 	}
 	for jc := n0; jc < n1; jc += kern.nc {
 		cols := min(kern.nc, n1-jc)
-		for pc := 0; pc < pr.k; pc += kern.kc {
-			depth := min(kern.kc, pr.k-pc)
+		for pc := 0; pc < pr.k; pc += depthStep {
+			depth := min(depthStep, pr.k-pc)
 			beta := pr.beta
 			if pc > 0 {
 				beta = 1 // later K slices accumulate onto the first
-			}
-			bPanels := bBuf
-			if pr.pb != nil {
-				bPanels = pr.pb.panels(pc, depth, jc)
-			} else {
-				packB(bBuf, pr.b, pc, depth, jc, cols, kern.nr)
 			}
 			for ic := m0; ic < m1; ic += kern.mc {
 				rows := min(kern.mc, m1-ic)
@@ -145,25 +159,77 @@ func (pr *problem) solveBlock(m0, m1, n0, n1 int) {
 				if pr.pa != nil {
 					aPanels = pr.pa.panels(pc, depth, ic)
 				} else {
-					packA(aBuf, pr.a, ic, rows, pc, depth, kern.mr)
+					packA(kern, aBuf, pr.a, ic, rows, pc, depth)
 				}
-				pr.macroKernel(aPanels, bPanels, ic, rows, jc, cols, depth, beta)
+				bPanels, source := bBuf, bPrepacked
+				switch {
+				case pr.pb != nil:
+					bPanels = pr.pb.panels(pc, depth, jc)
+				case singleMBlock:
+					source = bPackScratch
+				case ic == m0:
+					source = bPackInPlace
+				}
+				pr.macroKernel(aPanels, bPanels, source, ic, rows, jc, cols, pc, depth, beta)
 			}
 		}
 	}
 }
 
+// prefetchPlan spreads the prefetch of the next B panel's source rows over
+// the tile calls of the current panel: tile t prefetches rows [t·per, (t+1)·per).
+// Packing that panel then finds it in cache instead of waiting on DRAM for
+// each of its widely strided rows.
+type prefetchPlan struct {
+	b       matrixB
+	row0    int // first source row (pc) and column of the next panel
+	col     int
+	depth   int
+	per     int      // rows prefetched per tile
+	idle    *float32 // harmless target once all rows are covered
+	enabled bool
+}
+
+func (pr *problem) prefetchPlan(source bSource, idle *float32, pc, depth, nextCol, endCol int) prefetchPlan {
+	per := pr.kern.prefetchesPerTile(depth)
+	return prefetchPlan{
+		b: pr.b, row0: pc, col: nextCol, depth: depth, per: per, idle: idle,
+		enabled: source != bPrepacked && !pr.b.trans && nextCol < endCol && per > 0,
+	}
+}
+
+// forTile returns the prefetch stream for tile call t of the panel.
+func (pl *prefetchPlan) forTile(t int) (*float32, int) {
+	if !pl.enabled || t*pl.per >= pl.depth {
+		return pl.idle, 0
+	}
+	return &pl.b.data[(pl.row0+t*pl.per)*pl.b.ld+pl.col], pl.b.ld
+}
+
 // macroKernel multiplies a packed block of A (rows × depth, at row i0) by a
-// packed block of B (depth × cols, at column j0) into C. The B panel is the
-// outer loop so it stays in L1 while the A panels stream from L2.
-func (pr *problem) macroKernel(aPanels, bPanels []float32, i0, rows, j0, cols, depth int, beta float32) {
+// block of B (depth × cols, at row pc and column j0) into C. The B panel is
+// the outer loop so it stays in L1 while the A panels stream from L2.
+func (pr *problem) macroKernel(aPanels, bPanels []float32, source bSource, i0, rows, j0, cols, pc, depth int, beta float32) {
 	kern := pr.kern
 	for jr := 0; jr < cols; jr += kern.nr {
-		b := &bPanels[jr*depth]
 		tileCols := min(kern.nr, cols-jr)
+		var panel []float32
+		switch source {
+		case bPrepacked:
+			panel = bPanels[jr*depth:]
+		case bPackInPlace:
+			panel = bPanels[jr*depth:]
+			packB(kern, panel, pr.b, pc, depth, j0+jr, tileCols)
+		case bPackScratch:
+			panel = bPanels
+			packB(kern, panel, pr.b, pc, depth, j0+jr, tileCols)
+		}
+		b := &panel[0]
+		plan := pr.prefetchPlan(source, b, pc, depth, j0+jr+kern.nr, j0+cols)
 		for ir := 0; ir < rows; ir += kern.mr {
 			c := &pr.c[(i0+ir)*pr.ldc+j0+jr]
-			kern.tile(depth, &aPanels[ir*depth], b, c, pr.ldc, beta, min(kern.mr, rows-ir), tileCols)
+			pf, pfStride := plan.forTile(ir / kern.mr)
+			kern.tile(depth, &aPanels[ir*depth], b, c, pr.ldc, beta, min(kern.mr, rows-ir), tileCols, pf, pfStride)
 		}
 	}
 }

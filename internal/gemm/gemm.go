@@ -40,7 +40,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 type PackedA struct {
 	kern *kernel
 	m, k int
-	// data holds, for each kc-deep slice of K in turn, the ceil(m/mr) panels
+	// data holds, for each slice of K (see sliceDepth) in turn, the ceil(m/mr) panels
 	// of mr rows that packA produces for it.
 	data []float32
 }
@@ -59,9 +59,10 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	rowsPadded := roundUp(m, kern.mr)
 	pa := &PackedA{kern: kern, m: m, k: k, data: make([]float32, rowsPadded*k)}
 	src := matrixA{a, lda, transA}
-	for pc := 0; pc < k; pc += kern.kc {
-		depth := min(kern.kc, k-pc)
-		packA(pa.data[pc*rowsPadded:], src, 0, m, pc, depth, kern.mr)
+	step := kern.sliceDepth(k)
+	for pc := 0; pc < k; pc += step {
+		depth := min(step, k-pc)
+		packA(kern, pa.data[pc*rowsPadded:], src, 0, m, pc, depth)
 	}
 	return pa
 }
@@ -94,7 +95,7 @@ func SgemmPackedA(pa *PackedA, n int, b []float32, ldb int, transB bool, beta fl
 type PackedB struct {
 	kern *kernel
 	k, n int
-	// data holds, for each kc-deep slice of K in turn, the ceil(n/nr) panels
+	// data holds, for each slice of K (see sliceDepth) in turn, the ceil(n/nr) panels
 	// of nr columns that packB produces for it.
 	data []float32
 }
@@ -113,9 +114,10 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 	colsPadded := roundUp(n, kern.nr)
 	pb := &PackedB{kern: kern, k: k, n: n, data: make([]float32, colsPadded*k)}
 	src := matrixB{b, ldb, transB}
-	for pc := 0; pc < k; pc += kern.kc {
-		depth := min(kern.kc, k-pc)
-		packB(pb.data[pc*colsPadded:], src, pc, depth, 0, n, kern.nr)
+	step := kern.sliceDepth(k)
+	for pc := 0; pc < k; pc += step {
+		depth := min(step, k-pc)
+		packB(kern, pb.data[pc*colsPadded:], src, pc, depth, 0, n)
 	}
 	return pb
 }

@@ -51,7 +51,7 @@ func main() {
 		for vecs := 1; vecs <= 2; vecs++ {
 			name := fmt.Sprintf("avx512R%dV%d", rows, vecs)
 			emitAVX512(&s, name, rows, vecs)
-			fmt.Fprintf(&decl, "//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, beta float32, mask uint32)\n\n", name)
+			fmt.Fprintf(&decl, "//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)\n\n", name)
 			if vecs == 1 {
 				narrow = append(narrow, name)
 			} else {
@@ -61,13 +61,17 @@ func main() {
 	}
 	emitAVX2(&s, "avx2Kernel6x16")
 	decl.WriteString("//go:noescape\nfunc avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32)\n\n")
+	emitPackCopy32(&s)
+	decl.WriteString("//go:noescape\nfunc packCopy32AVX512(dst, src *float32, ld, depth int)\n\n")
+	emitPackTranspose4(&s)
+	decl.WriteString("//go:noescape\nfunc packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)\n\n")
 	emitAxpy(&s)
 	decl.WriteString("//go:noescape\nfunc axpyAVX2(n int, alpha float32, x, y *float32)\n\n")
 	emitDot(&s)
 	decl.WriteString("//go:noescape\nfunc dotAVX2(n int, x, y *float32) float32\n\n")
 
 	decl.WriteString("// avx512Kernels[v-1][r-1] computes an r-row tile of v zmm vectors.\n")
-	decl.WriteString("var avx512Kernels = [2][avx512MR]func(k int, a, b, c *float32, ldc int, beta float32, mask uint32){\n")
+	decl.WriteString("var avx512Kernels = [2][avx512MR]func(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int){\n")
 	for _, set := range [][]string{narrow, wide} {
 		decl.WriteString("{")
 		for _, n := range set {
@@ -105,6 +109,9 @@ func chainsFor(acc, maxRegs int) int {
 // A is a packed panel (avx512MR floats per k step, only the first rows read),
 // B a packed panel (avx512NR floats per k step, only the first 16·vecs read).
 // mask selects the valid columns of C (bit j for column j).
+// Each loop iteration also prefetches one 128-byte row of the pf stream
+// (pf, then every pfStride floats): the driver points it at the source of the
+// next B panel, so that panel's packing finds its data in cache.
 // Registers: Z0,Z1 B vectors; Z2,Z3 broadcast A values; Z4.. accumulators.
 func emitAVX512(w *asm, name string, rows, vecs int) {
 	const firstAcc = 4
@@ -114,8 +121,11 @@ func emitAVX512(w *asm, name string, rows, vecs int) {
 	}
 	aStep, bStep := avx512MR*4, avx512NR*4
 
-	fmt.Fprintf(w, "// func %s(k int, a, b, c *float32, ldc int, beta float32, mask uint32)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	fmt.Fprintf(w, "// func %s(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
+	w.op("MOVQ pf+48(FP), R12")
+	w.op("MOVQ pfStride+56(FP), R13")
+	w.op("SHLQ $2, R13")
 	w.op("MOVQ k+0(FP), CX")
 	w.op("MOVQ a+8(FP), AX")
 	w.op("MOVQ b+16(FP), BX")
@@ -157,7 +167,12 @@ func emitAVX512(w *asm, name string, rows, vecs int) {
 	w.label("loop")
 	for u := 0; u < unroll; u++ {
 		step(u, u%chains)
+		if u < 3 {
+			// Three lines cover a 128-byte row whatever its alignment.
+			w.op("PREFETCHT1 %d(R12)", []int{0, 64, 127}[u])
+		}
 	}
+	w.op("ADDQ R13, R12")
 	w.op("ADDQ $%d, AX", unroll*aStep)
 	w.op("ADDQ $%d, BX", unroll*bStep)
 	w.op("SUBQ $%d, CX", unroll)
@@ -292,6 +307,86 @@ func emitAVX2(w *asm, name string) {
 			w.op("ADDQ SI, DI")
 		}
 	}
+	w.op("VZEROUPPER")
+	w.op("RET")
+	w.WriteString("\n")
+}
+
+// emitPackCopy32 writes the packing of a full 32-column B panel from a
+// row-major B: each of depth rows copies 32 floats (two zmm) into place.
+func emitPackCopy32(w *asm) {
+	w.WriteString("// func packCopy32AVX512(dst, src *float32, ld, depth int)\n")
+	w.WriteString("TEXT ·packCopy32AVX512(SB), NOSPLIT, $0-32\n")
+	w.op("MOVQ dst+0(FP), DI")
+	w.op("MOVQ src+8(FP), SI")
+	w.op("MOVQ ld+16(FP), DX")
+	w.op("SHLQ $2, DX")
+	w.op("MOVQ depth+24(FP), CX")
+	w.op("TESTQ CX, CX")
+	w.op("JZ done")
+	w.label("loop")
+	w.op("VMOVUPS (SI), Z0")
+	w.op("VMOVUPS 64(SI), Z1")
+	w.op("VMOVUPS Z0, (DI)")
+	w.op("VMOVUPS Z1, 64(DI)")
+	w.op("ADDQ DX, SI")
+	w.op("ADDQ $128, DI")
+	w.op("DECQ CX")
+	w.op("JNZ loop")
+	w.label("done")
+	w.op("VZEROUPPER")
+	w.op("RET")
+	w.WriteString("\n")
+}
+
+// emitPackTranspose4 writes the packing of 4 source lines into 4 consecutive
+// lanes of a panel of the given width: dst[p*width + r] = src[r*ld + p] for
+// r < 4 and p < 16·blocks. That is the layout change both for rows of A and
+// for columns of a transposed B. Each block of 16 p values loads one zmm per
+// line, transposes 4×4 within each 128-bit lane, and stores the lanes.
+func emitPackTranspose4(w *asm) {
+	w.WriteString("// func packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)\n")
+	w.WriteString("TEXT ·packTranspose4AVX512(SB), NOSPLIT, $0-40\n")
+	w.op("MOVQ dst+0(FP), DI")
+	w.op("MOVQ width+8(FP), BX")
+	w.op("SHLQ $2, BX") // bytes per p in dst
+	w.op("MOVQ src+16(FP), SI")
+	w.op("MOVQ ld+24(FP), DX")
+	w.op("SHLQ $2, DX")
+	w.op("LEAQ (DX)(DX*2), R8") // 3 lines
+	w.op("MOVQ blocks+32(FP), CX")
+	w.op("LEAQ (BX)(BX*2), R9") // 3 p values in dst
+	w.op("TESTQ CX, CX")
+	w.op("JZ done")
+	w.label("loop")
+	w.op("VMOVUPS (SI), Z0")
+	w.op("VMOVUPS (SI)(DX*1), Z1")
+	w.op("VMOVUPS (SI)(DX*2), Z2")
+	w.op("VMOVUPS (SI)(R8*1), Z3")
+	w.op("VUNPCKLPS Z1, Z0, Z4") // a0 b0 a1 b1 per lane
+	w.op("VUNPCKHPS Z1, Z0, Z5") // a2 b2 a3 b3
+	w.op("VUNPCKLPS Z3, Z2, Z6") // c0 d0 c1 d1
+	w.op("VUNPCKHPS Z3, Z2, Z7") // c2 d2 c3 d3
+	w.op("VUNPCKLPD Z6, Z4, Z0") // p = 4l+0: a b c d
+	w.op("VUNPCKHPD Z6, Z4, Z1") // p = 4l+1
+	w.op("VUNPCKLPD Z7, Z5, Z2") // p = 4l+2
+	w.op("VUNPCKHPD Z7, Z5, Z3") // p = 4l+3
+	for l := 0; l < 4; l++ {
+		// DI points at p = 4l; the four vectors go to p = 4l..4l+3.
+		for i := 0; i < 4; i++ {
+			addr := []string{"(DI)", "(DI)(BX*1)", "(DI)(BX*2)", "(DI)(R9*1)"}[i]
+			if l == 0 {
+				w.op("VMOVUPS X%d, %s", i, addr)
+			} else {
+				w.op("VEXTRACTF32X4 $%d, Z%d, %s", l, i, addr)
+			}
+		}
+		w.op("LEAQ (DI)(BX*4), DI")
+	}
+	w.op("ADDQ $64, SI")
+	w.op("DECQ CX")
+	w.op("JNZ loop")
+	w.label("done")
 	w.op("VZEROUPPER")
 	w.op("RET")
 	w.WriteString("\n")

@@ -15,11 +15,28 @@ type kernel struct {
 	kc, mc, nc int
 
 	// tile computes C[:rows, :cols] = A·B + beta·C for a panel pair of depth k,
-	// where rows ≤ mr and cols ≤ nr. beta == 0 must not read C.
-	tile func(k int, a, b, c *float32, ldc int, beta float32, rows, cols int)
+	// where rows ≤ mr and cols ≤ nr. beta == 0 must not read C. Kernels may
+	// prefetch the rows of nr floats at pf, pf+pfStride, ... (see prefetchPlan).
+	tile func(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int)
+	// prefetchesPerTile is how many pf rows one tile call prefetches for
+	// depth k (0 if the kernel ignores pf).
+	prefetchesPerTile func(k int) int
+
+	// Optional assembly packers (nil: portable Go in pack.go).
+	copyRows32 func(dst, src *float32, ld, depth int)
+	transpose4 func(dst *float32, width int, src *float32, ld, blocks int)
+
 	// axpy computes y += alpha·x; dot returns x·y (len(x) == len(y)).
 	axpy func(alpha float32, x, y []float32)
 	dot  func(x, y []float32) float32
+}
+
+// sliceDepth returns the depth of the K slices for a product of depth k: at
+// most kc, and as equal as possible so no slice is too short to amortize the
+// kernel's load and store of its C tile. A multiple of 4 (the kernels' unroll).
+func (kern *kernel) sliceDepth(k int) int {
+	slices := (k + kern.kc - 1) / kern.kc
+	return roundUp((k+slices-1)/max(slices, 1), 4)
 }
 
 // active is the kernel used by new calls. Tests swap it to exercise each kernel.
@@ -35,12 +52,13 @@ var genericKernel = &kernel{
 	name: "generic",
 	mr:   genericMR, nr: genericNR,
 	kc: 256, mc: 128, nc: 2048,
-	tile: genericTile,
-	axpy: genericAxpy,
-	dot:  genericDot,
+	tile:              genericTile,
+	prefetchesPerTile: noPrefetch,
+	axpy:              genericAxpy,
+	dot:               genericDot,
 }
 
-func genericTile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+func genericTile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, _ *float32, _ int) {
 	as := unsafe.Slice(a, k*genericMR)
 	bs := unsafe.Slice(b, k*genericNR)
 	var acc [genericMR][genericNR]float32
@@ -58,6 +76,8 @@ func genericTile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int)
 		mergeRow(cs[i*ldc:i*ldc+cols], acc[i][:cols], beta)
 	}
 }
+
+func noPrefetch(int) int { return 0 }
 
 // mergeRow stores dst = src + beta·dst, never reading dst when beta == 0.
 func mergeRow(dst, src []float32, beta float32) {

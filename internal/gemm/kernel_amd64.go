@@ -22,18 +22,21 @@ var avx512Kernel = &kernel{
 	// A 256×32 B panel (32 KiB) fits Zen 5's 48 KiB L1 with room for the
 	// streamed A panel; a 384×256 A block (384 KiB) fits its 1 MiB L2.
 	kc: 256, mc: 384, nc: 4096,
-	tile: avx512Tile,
-	axpy: avx2Axpy,
-	dot:  avx2Dot,
+	tile:              avx512Tile,
+	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
+	copyRows32:        packCopy32AVX512,
+	transpose4:        packTranspose4AVX512,
+	axpy:              avx2Axpy,
+	dot:               avx2Dot,
 }
 
-func avx512Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+func avx512Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int) {
 	mask := uint32(1<<uint64(cols) - 1)
 	vecs := 2
 	if cols <= 16 {
 		vecs = 1
 	}
-	avx512Kernels[vecs-1][rows-1](k, a, b, c, ldc, beta, mask)
+	avx512Kernels[vecs-1][rows-1](k, a, b, c, ldc, beta, mask, pf, pfStride)
 }
 
 // avx2Kernel is the classic 6×16 FMA tile: 12 ymm accumulators.
@@ -41,12 +44,13 @@ var avx2Kernel = &kernel{
 	name: "avx2fma",
 	mr:   avx2MR, nr: avx2NR,
 	kc: 256, mc: 192, nc: 4096,
-	tile: avx2Tile,
-	axpy: avx2Axpy,
-	dot:  avx2Dot,
+	tile:              avx2Tile,
+	prefetchesPerTile: noPrefetch,
+	axpy:              avx2Axpy,
+	dot:               avx2Dot,
 }
 
-func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, _ *float32, _ int) {
 	if rows == avx2MR && cols == avx2NR {
 		avx2Kernel6x16(k, a, b, c, ldc, beta)
 		return

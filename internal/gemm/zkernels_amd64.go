@@ -3,79 +3,85 @@
 package gemm
 
 //go:noescape
-func avx512R1V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R1V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R1V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R1V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R2V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R2V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R2V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R2V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R3V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R3V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R3V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R3V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R4V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R4V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R4V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R4V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R5V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R5V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R5V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R5V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R6V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R6V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R6V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R6V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R7V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R7V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R7V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R7V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R8V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R8V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R8V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R8V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R9V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R9V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R9V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R9V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R10V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R10V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R10V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R10V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R11V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R11V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R11V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R11V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R12V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R12V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx512R12V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32)
+func avx512R12V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
 func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func packCopy32AVX512(dst, src *float32, ld, depth int)
+
+//go:noescape
+func packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)
 
 //go:noescape
 func axpyAVX2(n int, alpha float32, x, y *float32)
@@ -84,7 +90,7 @@ func axpyAVX2(n int, alpha float32, x, y *float32)
 func dotAVX2(n int, x, y *float32) float32
 
 // avx512Kernels[v-1][r-1] computes an r-row tile of v zmm vectors.
-var avx512Kernels = [2][avx512MR]func(k int, a, b, c *float32, ldc int, beta float32, mask uint32){
+var avx512Kernels = [2][avx512MR]func(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int){
 	{avx512R1V1, avx512R2V1, avx512R3V1, avx512R4V1, avx512R5V1, avx512R6V1, avx512R7V1, avx512R8V1, avx512R9V1, avx512R10V1, avx512R11V1, avx512R12V1},
 	{avx512R1V2, avx512R2V2, avx512R3V2, avx512R4V2, avx512R5V2, avx512R6V2, avx512R7V2, avx512R8V2, avx512R9V2, avx512R10V2, avx512R11V2, avx512R12V2},
 }
