@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fcconv/fcconv/tensor"
+)
+
+func init() {
+	register("MaxPool", buildMaxPool)
+	register("AveragePool", buildAveragePool)
+	register("GlobalAveragePool", buildGlobalAveragePool)
+	register("GlobalMaxPool", buildGlobalMaxPool)
+}
+
+// Pooling windows are boxes, so max and sum over a window split into one pass per spatial dim:
+// first over the last dim, then the one before, and so on. Each pass reduces runs of `inner`
+// contiguous values at once, so passes over outer dims vectorise over the inner ones. The average's
+// divisor (the count of the box's taps) is a product of per-dim counts, applied in each pass.
+
+// poolAxis is how one spatial dim is pooled.
+type poolAxis struct {
+	inLen, outLen int
+	dilation      int
+	start         []int     // per output coordinate: input coordinate of tap 0 (may be negative)
+	tapLo, tapHi  []int     // per output coordinate: the taps that land inside the input
+	scale         []float32 // per output coordinate: 1 / counted taps (average pooling only)
+	identity      bool      // kernel 1, stride 1, no padding: nothing to do
+}
+
+// poolAxes derives the per-dim passes of a window. countPadding counts taps that land in the
+// explicit padding (count_include_pad) in the average's divisor.
+func poolAxes(w *nnWindow, average, countPadding bool) []*poolAxis {
+	axes := make([]*poolAxis, w.rank())
+	for d := range axes {
+		ax := &poolAxis{inLen: w.in[d], outLen: w.out[d], dilation: w.dilation[d]}
+		ax.identity = w.kernel[d] == 1 && w.stride[d] == 1 && w.padBegin[d] == 0 && w.in[d] == w.out[d]
+		for o := 0; o < ax.outLen; o++ {
+			s := o*w.stride[d] - w.padBegin[d]
+			lo, hi, padded := w.kernel[d], 0, 0
+			for t := 0; t < w.kernel[d]; t++ {
+				i := s + t*w.dilation[d]
+				if i >= 0 && i < w.in[d] {
+					lo, hi = min(lo, t), t+1
+				}
+				if i >= -w.padBegin[d] && i < w.in[d]+w.padEnd[d] {
+					padded++
+				}
+			}
+			lo = min(lo, hi)
+			ax.start = append(ax.start, s)
+			ax.tapLo = append(ax.tapLo, lo)
+			ax.tapHi = append(ax.tapHi, hi)
+			if average {
+				count := hi - lo
+				if countPadding {
+					count = padded
+				}
+				ax.scale = append(ax.scale, 1/float32(count))
+			}
+		}
+		axes[d] = ax
+	}
+	return axes
+}
+
+// poolNumber is an element type MaxPool accepts.
+type poolNumber interface {
+	float32 | uint8 | int8
+}
+
+// poolPlan runs the passes of one pooling node over a whole tensor.
+type poolPlan struct {
+	planes  int // N * C
+	spatial []int
+	outSp   []int
+	axes    []*poolAxis
+}
+
+// poolRun applies the passes; pass reduces src [outer, inLen, inner] into dst [outer, outLen, inner].
+func poolRun[T poolNumber](p *poolPlan, x, y []T, pass func(dst, src []T, outer, inner int, ax *poolAxis)) {
+	cur := x
+	shape := append([]int{}, p.spatial...)
+	last := -1
+	for d := len(p.axes) - 1; d >= 0; d-- {
+		if !p.axes[d].identity {
+			last = d
+		}
+	}
+	for d := len(p.axes) - 1; d >= 0; d-- {
+		ax := p.axes[d]
+		if ax.identity {
+			continue
+		}
+		outer := p.planes * tensor.NumElements(shape[:d])
+		inner := tensor.NumElements(shape[d+1:])
+		shape[d] = ax.outLen
+		dst := y
+		if d != last {
+			dst = make([]T, p.planes*tensor.NumElements(shape))
+		}
+		src := cur
+		nnParallelRange(outer, max(1, 32768/max(1, ax.inLen*inner)), func(lo, hi int) {
+			pass(dst[lo*ax.outLen*inner:hi*ax.outLen*inner], src[lo*ax.inLen*inner:hi*ax.inLen*inner], hi-lo, inner, ax)
+		})
+		cur = dst
+	}
+	if last < 0 {
+		copy(y, x)
+	}
+}
+
+// poolMaxPass takes the maximum over each window of one dim.
+func poolMaxPass[T poolNumber](dst, src []T, outer, inner int, ax *poolAxis) {
+	lowest := poolLowest[T]()
+	for b := 0; b < outer; b++ {
+		s := src[b*ax.inLen*inner : (b+1)*ax.inLen*inner]
+		d := dst[b*ax.outLen*inner : (b+1)*ax.outLen*inner]
+		for o := 0; o < ax.outLen; o++ {
+			lo, hi := ax.tapLo[o], ax.tapHi[o]
+			if inner == 1 {
+				m := lowest
+				for t := lo; t < hi; t++ {
+					if v := s[ax.start[o]+t*ax.dilation]; v > m {
+						m = v
+					}
+				}
+				d[o] = m
+				continue
+			}
+			out := d[o*inner : (o+1)*inner]
+			if lo == hi {
+				for i := range out {
+					out[i] = lowest
+				}
+				continue
+			}
+			i0 := ax.start[o] + lo*ax.dilation
+			copy(out, s[i0*inner:(i0+1)*inner])
+			for t := lo + 1; t < hi; t++ {
+				i := ax.start[o] + t*ax.dilation
+				in := s[i*inner : (i+1)*inner]
+				for j, v := range in {
+					if v > out[j] {
+						out[j] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// poolAveragePass sums each window of one dim and scales by that dim's share of the divisor.
+func poolAveragePass(dst, src []float32, outer, inner int, ax *poolAxis) {
+	for b := 0; b < outer; b++ {
+		s := src[b*ax.inLen*inner : (b+1)*ax.inLen*inner]
+		d := dst[b*ax.outLen*inner : (b+1)*ax.outLen*inner]
+		for o := 0; o < ax.outLen; o++ {
+			lo, hi, scale := ax.tapLo[o], ax.tapHi[o], ax.scale[o]
+			if inner == 1 {
+				var sum float32
+				for t := lo; t < hi; t++ {
+					sum += s[ax.start[o]+t*ax.dilation]
+				}
+				d[o] = sum * scale
+				continue
+			}
+			out := d[o*inner : (o+1)*inner]
+			clear(out)
+			for t := lo; t < hi; t++ {
+				i := ax.start[o] + t*ax.dilation
+				in := s[i*inner : (i+1)*inner]
+				for j, v := range in {
+					out[j] += v
+				}
+			}
+			for j := range out {
+				out[j] *= scale
+			}
+		}
+	}
+}
+
+func poolLowest[T poolNumber]() T {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return any(float32(math.Inf(-1))).(T)
+	case int8:
+		return any(int8(math.MinInt8)).(T)
+	}
+	return z // uint8
+}
+
+// poolCheck validates X [N, C, D1..Dr] and reads the window attributes.
+func poolCheck(n *Node, x Info, ceil bool) (*nnWindow, *poolPlan, error) {
+	if len(x.Shape) < 3 {
+		return nil, nil, fmt.Errorf("input X has shape %v; pooling needs [N, C, spatial...] with at least one spatial dim", x.Shape)
+	}
+	if ceil && n.AttrString("auto_pad", "NOTSET") != "NOTSET" && n.AttrString("auto_pad", "NOTSET") != "" {
+		ceil = false // auto_pad sizes the output itself
+	}
+	w, err := nnWindowAttrs(n, x.Shape[2:], nil, ceil)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &poolPlan{planes: x.Shape[0] * x.Shape[1], spatial: w.in, outSp: w.out}
+	return w, p, nil
+}
+
+func buildMaxPool(n *Node, in []Info) (*Build, error) {
+	if err := nnNeedInputs(in, 1, 1); err != nil {
+		return nil, err
+	}
+	x := in[0]
+	switch x.DType {
+	case tensor.Float, tensor.Uint8, tensor.Int8:
+	default:
+		return nil, fmt.Errorf("input X is %v; MaxPool runs on float, uint8 and int8", x.DType)
+	}
+	w, p, err := poolCheck(n, x, n.AttrInt("ceil_mode", 0) != 0)
+	if err != nil {
+		return nil, err
+	}
+	p.axes = poolAxes(w, false, false)
+	outShape := append([]int{x.Shape[0], x.Shape[1]}, w.out...)
+	outputs := []Info{{DType: x.DType, Shape: outShape}}
+	withIndices := n.Output(1) != ""
+	if withIndices {
+		outputs = append(outputs, Info{DType: tensor.Int64, Shape: outShape})
+	}
+	columnMajor := n.AttrInt("storage_order", 0) == 1
+	return &Build{
+		Outputs: outputs,
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			if withIndices && outs[1] != nil {
+				maxPoolWithIndices(w, p.planes, ins[0], outs[0], outs[1].I64, columnMajor)
+				return nil
+			}
+			switch ins[0].DType {
+			case tensor.Float:
+				poolRun(p, ins[0].F32, outs[0].F32, poolMaxPass[float32])
+			case tensor.Uint8:
+				poolRun(p, ins[0].U8, outs[0].U8, poolMaxPass[uint8])
+			case tensor.Int8:
+				poolRun(p, ins[0].I8, outs[0].I8, poolMaxPass[int8])
+			}
+			return nil
+		},
+	}, nil
+}
+
+// maxPoolWithIndices pools window by window, recording where each maximum came from as a flat
+// index into X (row-major, or column-major over the spatial dims with storage_order 1).
+func maxPoolWithIndices(w *nnWindow, planes int, x, y *tensor.Tensor, idx []int64, columnMajor bool) {
+	r := w.rank()
+	inSize, outSize := w.inSize(), w.outSize()
+	opos, tap, ipos := make([]int, r), make([]int, r), make([]int, r)
+	taps := w.kernelSize()
+	for pl := 0; pl < planes; pl++ {
+		for o := 0; o < outSize; o++ {
+			rem := o
+			for d := r - 1; d >= 0; d-- {
+				opos[d] = rem % w.out[d]
+				rem /= w.out[d]
+			}
+			best, bestAt := math.Inf(-1), -1
+			for t := 0; t < taps; t++ {
+				rem := t
+				for d := r - 1; d >= 0; d-- {
+					tap[d] = rem % w.kernel[d]
+					rem /= w.kernel[d]
+				}
+				flat, inside := 0, true
+				for d := 0; d < r; d++ {
+					ipos[d] = opos[d]*w.stride[d] + tap[d]*w.dilation[d] - w.padBegin[d]
+					if ipos[d] < 0 || ipos[d] >= w.in[d] {
+						inside = false
+						break
+					}
+					flat = flat*w.in[d] + ipos[d]
+				}
+				if !inside {
+					continue
+				}
+				if v := x.At(pl*inSize + flat); bestAt < 0 || v > best {
+					best, bestAt = v, flat
+				}
+			}
+			out := pl*outSize + o
+			switch y.DType {
+			case tensor.Float:
+				y.F32[out] = float32(best)
+			case tensor.Uint8:
+				y.U8[out] = uint8(best)
+			case tensor.Int8:
+				y.I8[out] = int8(best)
+			}
+			if bestAt >= 0 && columnMajor {
+				bestAt = poolColumnMajor(bestAt, w.in)
+			}
+			idx[out] = int64(pl*inSize + bestAt)
+		}
+	}
+}
+
+// poolColumnMajor converts a row-major flat spatial index to the column-major one.
+func poolColumnMajor(flat int, dims []int) int {
+	out, stride := 0, 1
+	coords := make([]int, len(dims))
+	for d := len(dims) - 1; d >= 0; d-- {
+		coords[d] = flat % dims[d]
+		flat /= dims[d]
+	}
+	for d := range dims {
+		out += coords[d] * stride
+		stride *= dims[d]
+	}
+	return out
+}
+
+func buildAveragePool(n *Node, in []Info) (*Build, error) {
+	if err := nnNeedInputs(in, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := nnFloatInput(in, 0, "X"); err != nil {
+		return nil, err
+	}
+	w, p, err := poolCheck(n, in[0], n.AttrInt("ceil_mode", 0) != 0)
+	if err != nil {
+		return nil, err
+	}
+	p.axes = poolAxes(w, true, n.AttrInt("count_include_pad", 0) != 0)
+	for _, ax := range p.axes {
+		ax.identity = ax.identity && ax.scale[0] == 1
+	}
+	outShape := append([]int{in[0].Shape[0], in[0].Shape[1]}, w.out...)
+	return &Build{
+		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			poolRun(p, ins[0].F32, outs[0].F32, poolAveragePass)
+			return nil
+		},
+	}, nil
+}
+
+// globalPoolCheck validates X and returns the output shape [N, C, 1, ...] and the plane size.
+func globalPoolCheck(in []Info) ([]int, int, error) {
+	if err := nnNeedInputs(in, 1, 1); err != nil {
+		return nil, 0, err
+	}
+	if err := nnFloatInput(in, 0, "X"); err != nil {
+		return nil, 0, err
+	}
+	x := in[0].Shape
+	if len(x) < 3 {
+		return nil, 0, fmt.Errorf("input X has shape %v; global pooling needs [N, C, spatial...] with at least one spatial dim", x)
+	}
+	out := []int{x[0], x[1]}
+	for range x[2:] {
+		out = append(out, 1)
+	}
+	return out, tensor.NumElements(x[2:]), nil
+}
+
+func buildGlobalAveragePool(n *Node, in []Info) (*Build, error) {
+	outShape, plane, err := globalPoolCheck(in)
+	if err != nil {
+		return nil, err
+	}
+	return &Build{
+		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			x, y := ins[0].F32, outs[0].F32
+			nnParallelRange(len(y), max(1, 16384/max(plane, 1)), func(lo, hi int) {
+				for c := lo; c < hi; c++ {
+					y[c] = nnSum(x[c*plane:(c+1)*plane]) / float32(plane)
+				}
+			})
+			return nil
+		},
+	}, nil
+}
+
+func buildGlobalMaxPool(n *Node, in []Info) (*Build, error) {
+	outShape, plane, err := globalPoolCheck(in)
+	if err != nil {
+		return nil, err
+	}
+	return &Build{
+		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
+		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+			x, y := ins[0].F32, outs[0].F32
+			for c := range y {
+				m := float32(math.Inf(-1))
+				for _, v := range x[c*plane : (c+1)*plane] {
+					m = max(m, v)
+				}
+				y[c] = m
+			}
+			return nil
+		},
+	}, nil
+}
+
+// nnSum adds up values with four accumulators, which is faster and more accurate than one.
+func nnSum(v []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		s0 += v[i]
+		s1 += v[i+1]
+		s2 += v[i+2]
+		s3 += v[i+3]
+	}
+	for ; i < len(v); i++ {
+		s0 += v[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
