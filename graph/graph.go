@@ -25,6 +25,9 @@ type Model struct {
 	// InputDefaultsAreConstant treats initializers that are also graph inputs (IR < 4 style) as
 	// constants. Off by default: such an initializer is a default the caller may override.
 	InputDefaultsAreConstant bool
+
+	// release unmaps the file the initializers alias (nil when loaded from memory).
+	release func()
 }
 
 // Opset is the imported version of a domain ("" and "ai.onnx" are the default domain), or 0.

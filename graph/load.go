@@ -20,28 +20,42 @@ type LoadError struct {
 func (e *LoadError) Error() string { return fmt.Sprintf("%s: %v", describe(e.Path), e.Err) }
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// Load reads an ONNX model file. The file is mapped and parsed in chunks whose pages are released
-// as soon as they are decoded, so peak memory stays near the size of the model, not twice it.
+// Load reads an ONNX model file. The file is mapped read-only; initializer data (raw_data) stays in
+// the mapping instead of being copied, and the pages of everything else are released as soon as they
+// are decoded, so loading is fast and memory stays near the size of the model, not twice it. The
+// mapping lives until Close (or the end of the process): never write into a tensor's raw data.
 func Load(path string) (*Model, error) {
 	data, release, err := mapFile(path)
 	if err != nil {
 		return nil, &LoadError{path, err}
 	}
-	defer release()
 	mp, err := parseModel(data, func(done []byte) { dropPages(done) })
 	if err != nil {
+		release()
 		return nil, &LoadError{path, err}
 	}
 	dir, _ := filepath.Abs(filepath.Dir(path))
 	m, err := NewModel(mp, dir)
 	if err != nil {
+		release()
 		return nil, &LoadError{path, err}
 	}
-	m.Path = path
+	m.Path, m.release = path, release
 	if err := m.checkExternalData(); err != nil {
+		m.Close()
 		return nil, &LoadError{path, err}
 	}
 	return m, nil
+}
+
+// Close releases the file mapping behind the model's initializers. The model and every tensor
+// decoded from it must not be used afterwards. Long-running programs that load many models (batch
+// conversion) call it; others may let the process end.
+func (m *Model) Close() {
+	if m.release != nil {
+		m.release()
+		m.release = nil
+	}
 }
 
 // LoadBytes parses a serialized model held in memory; dir is where external data lives ("" none).
@@ -58,8 +72,10 @@ func LoadBytes(data []byte, dir string) (*Model, error) {
 }
 
 const (
-	modelGraphField = 7
-	chunkSize       = 16 << 20
+	modelGraphField       = 7
+	graphInitializerField = 5
+	tensorRawDataField    = 9
+	chunkSize             = 16 << 20
 )
 
 // parseModel decodes a ModelProto. The graph (field 7), which holds almost all the bytes, is decoded
@@ -131,6 +147,21 @@ func parseChunked(body []byte, g *onnxpb.GraphProto, done func([]byte)) error {
 		if n < 0 {
 			return notONNX(protowire.ParseError(n))
 		}
+		if num == graphInitializerField && typ == protowire.BytesType {
+			// Initializers hold nearly all the bytes: decode them without copying raw_data.
+			if err := flush(); err != nil {
+				return err
+			}
+			msg, _ := protowire.ConsumeBytes(body[pos+tagLen:])
+			tp, err := parseTensorAliased(msg)
+			if err != nil {
+				return err
+			}
+			g.Initializer = append(g.Initializer, tp)
+			pos += tagLen + n
+			start = pos
+			continue
+		}
 		pos += tagLen + n
 		if pos-start >= chunkSize {
 			if err := flush(); err != nil {
@@ -139,6 +170,44 @@ func parseChunked(body []byte, g *onnxpb.GraphProto, done func([]byte)) error {
 		}
 	}
 	return flush()
+}
+
+// parseTensorAliased decodes a TensorProto whose raw_data stays a slice of b rather than a copy:
+// copying hundreds of megabytes of weights costs more time and memory than the rest of loading. The
+// other fields are decoded normally; protobuf's last-one-wins rule for a repeated scalar field is
+// kept.
+func parseTensorAliased(b []byte) (*onnxpb.TensorProto, error) {
+	var raw []byte
+	hasRaw := false
+	rest := make([]byte, 0, 256)
+	for pos := 0; pos < len(b); {
+		num, typ, tagLen := protowire.ConsumeTag(b[pos:])
+		if tagLen < 0 {
+			return nil, notONNX(protowire.ParseError(tagLen))
+		}
+		n := protowire.ConsumeFieldValue(num, typ, b[pos+tagLen:])
+		if n < 0 {
+			return nil, notONNX(protowire.ParseError(n))
+		}
+		if num == tensorRawDataField && typ == protowire.BytesType {
+			raw, _ = protowire.ConsumeBytes(b[pos+tagLen:])
+			hasRaw = true
+		} else {
+			rest = append(rest, b[pos:pos+tagLen+n]...)
+		}
+		pos += tagLen + n
+	}
+	tp := &onnxpb.TensorProto{}
+	if err := proto.Unmarshal(rest, tp); err != nil {
+		return nil, notONNX(err)
+	}
+	if hasRaw {
+		tp.RawData = raw[:len(raw):len(raw)]
+		if tp.RawData == nil {
+			tp.RawData = []byte{}
+		}
+	}
+	return tp, nil
 }
 
 func notONNX(err error) error {

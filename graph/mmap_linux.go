@@ -8,8 +8,8 @@ import (
 	"unsafe"
 )
 
-// mapFile maps the file read-only. Pages are faulted in as the parser reads them and dropped again
-// by dropPages, so the mapping never holds the whole file in memory at once.
+// mapFile maps the file read-only and pre-faults it (MAP_POPULATE: one bulk read is much cheaper than
+// a page fault per 4 KiB). Pages of non-initializer data are dropped again by dropPages once decoded.
 func mapFile(path string) ([]byte, func(), error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -26,11 +26,10 @@ func mapFile(path string) ([]byte, func(), error) {
 	if st.Size() == 0 {
 		return nil, func() {}, nil
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_PRIVATE)
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_PRIVATE|syscall.MAP_POPULATE)
 	if err != nil {
 		return readWhole(path)
 	}
-	_ = syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
 	return data, func() { _ = syscall.Munmap(data) }, nil
 }
 

@@ -199,11 +199,13 @@ func WriteModel(w io.Writer, mp *onnxpb.ModelProto) error {
 		"fcconv.onnx.GraphProto.node":               true,
 		"fcconv.onnx.GraphProto.initializer":        true,
 		"fcconv.onnx.GraphProto.sparse_initializer": true,
+		"fcconv.onnx.TensorProto.raw_data":          true,
 	})
 }
 
 // writeStreamed writes m's fields in number order. Fields named in stream are written element by
-// element (recursively streamed); runs of other fields are marshalled together.
+// element (messages recursively streamed, bytes written straight from their slice, so a tensor's
+// raw data is never copied into a marshal buffer); runs of other fields are marshalled together.
 func writeStreamed(w io.Writer, m protoreflect.Message, stream map[protoreflect.FullName]bool) error {
 	var fields []protoreflect.FieldDescriptor
 	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
@@ -236,6 +238,12 @@ func writeStreamed(w io.Writer, m protoreflect.Message, stream map[protoreflect.
 		if err := flush(); err != nil {
 			return err
 		}
+		if fd.Kind() == protoreflect.BytesKind && !fd.IsList() {
+			if err := writeBytesField(w, fd.Number(), m.Get(fd).Bytes()); err != nil {
+				return err
+			}
+			continue
+		}
 		if fd.IsList() {
 			list := m.Get(fd).List()
 			for i := 0; i < list.Len(); i++ {
@@ -251,6 +259,17 @@ func writeStreamed(w io.Writer, m protoreflect.Message, stream map[protoreflect.
 		return err
 	}
 	_, err := w.Write(m.GetUnknown())
+	return err
+}
+
+func writeBytesField(w io.Writer, num protoreflect.FieldNumber, b []byte) error {
+	var head []byte
+	head = protowire.AppendTag(head, num, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(b)))
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
 	return err
 }
 
