@@ -1,0 +1,211 @@
+// Package e2e checks fcconv from the outside: converted models against the originals on fcconv's
+// engine, on ONNX Runtime (a second, independent runtime) and through onnx.checker.
+package e2e
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/fcconv/fcconv/convert"
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/internal/ortrun"
+	"github.com/fcconv/fcconv/tensor"
+	"github.com/fcconv/fcconv/verify"
+)
+
+const sample = "../testdata/sample/classifier.onnx"
+
+func defaultOptions(out string) convert.Options {
+	return convert.Options{Output: out, Tolerances: verify.Tolerances{Default: verify.DefaultTolerance}}
+}
+
+// fcLeft counts Gemm/MatMul nodes whose weight (input 1) is a constant.
+func fcLeft(t *testing.T, path string) int {
+	t.Helper()
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, node := range m.Graph.Nodes {
+		if (node.OpType() == "Gemm" || node.OpType() == "MatMul") && m.Graph.IsConstant(node.Input(1)) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSampleConvertsAndVerifies(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "sample.conv.onnx")
+	res, err := convert.Convert(sample, defaultOptions(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != convert.Converted || !res.Verified {
+		t.Fatalf("status %s, verified %v", res.Status, res.Verified)
+	}
+	if n := fcLeft(t, out); n != 0 {
+		t.Fatalf("%d FC layers left after conversion", n)
+	}
+	a, _ := graph.Load(sample)
+	b, _ := graph.Load(out)
+	rep, err := verify.Models(a, b, verify.Options{Tolerances: verify.Tolerances{Default: verify.DefaultTolerance}, Samples: 3, Seed: 7})
+	if err != nil || !rep.Equivalent {
+		t.Fatalf("verify.Models: %v, %+v", err, rep)
+	}
+}
+
+// TestVerifierCatchesBrokenRewrite corrupts a converted model's conv weight layout and checks that
+// the comparison rejects it.
+func TestVerifierCatchesBrokenRewrite(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "sample.conv.onnx")
+	if _, err := convert.Convert(sample, defaultOptions(out)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken bool
+	for _, n := range b.Graph.Nodes {
+		if n.OpType() != "Conv" || !b.Graph.IsConstant(n.Input(1)) {
+			continue
+		}
+		w, _ := b.Graph.Constant(n.Input(1))
+		if w.Shape[2]*w.Shape[3] <= 1 {
+			continue
+		}
+		// Swap H and W of the kernel: the layout mistake a hand-written converter makes.
+		name := b.Graph.AddInitializer(n.Input(1)+"_broken", transposeHW(w))
+		if err := b.Graph.SetInput(n, 1, name); err != nil {
+			t.Fatal(err)
+		}
+		broken = true
+		break
+	}
+	if !broken {
+		t.Fatal("no spatial conv weight to break in the converted sample")
+	}
+	a, _ := graph.Load(sample)
+	rep, err := verify.Models(a, b, verify.Options{Tolerances: verify.Tolerances{Default: verify.DefaultTolerance}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Equivalent {
+		t.Fatalf("a transposed weight passed verification: %+v", rep.Outputs)
+	}
+}
+
+// transposeHW swaps the kernel's H and W axes (for a square kernel: a real layout bug, same shape).
+func transposeHW(w *tensor.Tensor) *tensor.Tensor {
+	o, i, h, ww := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+	c := tensor.New(tensor.Float, w.Shape...)
+	for a := 0; a < o*i; a++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < ww; x++ {
+				c.F32[a*h*ww+y*ww+x] = w.F32[a*h*ww+(x%h)*ww+y%ww]
+			}
+		}
+	}
+	return c
+}
+
+func zooModels(t *testing.T) []string {
+	t.Helper()
+	zoo := os.Getenv("FCCONV_ZOO")
+	if zoo == "" {
+		t.Skip("FCCONV_ZOO is not set; set it to ../shared/zoo to run the zoo tests")
+	}
+	paths, _ := filepath.Glob(filepath.Join(zoo, "*", "model.onnx"))
+	if len(paths) == 0 {
+		t.Fatalf("no models in FCCONV_ZOO=%s", zoo)
+	}
+	return paths
+}
+
+// TestZooConversionsAgreeOnONNXRuntime converts every zoo model, verified with its own test data,
+// then runs original and result on ONNX Runtime with the same inputs and checks onnx.checker.
+func TestZooConversionsAgreeOnONNXRuntime(t *testing.T) {
+	paths := zooModels(t)
+	if testing.Short() {
+		t.Skip("slow: converts the whole zoo")
+	}
+	_, ortErr := ortrun.Script()
+	for _, path := range paths {
+		name := filepath.Base(filepath.Dir(path))
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), name+".onnx")
+			opts := defaultOptions(out)
+			opts.InputsDir = filepath.Join(filepath.Dir(path), "test_data_set_0")
+			res, err := convert.Convert(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status == convert.Unchanged {
+				t.Logf("%s: nothing to convert", name)
+				return
+			}
+			if res.Status != convert.Converted {
+				t.Fatalf("status %s: %+v", res.Status, res.Verification)
+			}
+			t.Logf("%s: %d rewrites, MACs %d -> %d, max rel error %.2g", name, len(res.Rewrites.Applied), res.MACsBefore, res.MACsAfter, maxRel(res.Verification))
+			checkONNX(t, out)
+			if ortErr != nil {
+				t.Skipf("ONNX Runtime not available: %v", ortErr)
+			}
+			compareOnORT(t, path, out)
+		})
+	}
+}
+
+func maxRel(r *verify.Report) float64 {
+	worst := 0.0
+	for _, o := range r.Outputs {
+		worst = math.Max(worst, o.MaxRelError)
+	}
+	return worst
+}
+
+// checkONNX runs onnx.checker (Debian's python3-onnx) on a model, skipping when it is absent.
+func checkONNX(t *testing.T, path string) {
+	t.Helper()
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import onnx").Run(); err != nil {
+		t.Logf("onnx.checker not available (python3-onnx): skipped")
+		return
+	}
+	out, err := exec.Command(python, "-c", "import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]))", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("onnx.checker rejects %s: %v\n%s", path, err, out)
+	}
+}
+
+// compareOnORT runs both models on ONNX Runtime with the same seeded inputs.
+func compareOnORT(t *testing.T, original, converted string) {
+	t.Helper()
+	a, err := ortrun.Run(original, ortrun.Options{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ortrun.Run(converted, ortrun.Options{Seed: 5})
+	if err != nil {
+		t.Fatalf("the converted model does not run on ONNX Runtime: %v", err)
+	}
+	for name, want := range a.Outputs {
+		got := b.Outputs[name]
+		if got == nil || got.Len() != want.Len() {
+			t.Fatalf("output %s missing or resized on ORT", name)
+		}
+		maxAbs, maxDiff := 0.0, 0.0
+		for i := 0; i < want.Len(); i++ {
+			maxAbs = math.Max(maxAbs, math.Abs(want.At(i)))
+			maxDiff = math.Max(maxDiff, math.Abs(got.At(i)-want.At(i)))
+		}
+		if maxDiff > 1e-4*maxAbs+1e-6 {
+			t.Fatalf("output %s differs on ONNX Runtime by %.3g (max |ref| %.3g)", name, maxDiff, maxAbs)
+		}
+	}
+}
