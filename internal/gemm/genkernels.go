@@ -60,11 +60,15 @@ func main() {
 		}
 	}
 	emitAVX2(&s, "avx2Kernel6x16")
-	decl.WriteString("//go:noescape\nfunc avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32)\n\n")
+	decl.WriteString("//go:noescape\nfunc avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)\n\n")
 	emitPackCopy32(&s)
 	decl.WriteString("//go:noescape\nfunc packCopy32AVX512(dst, src *float32, ld, depth int)\n\n")
-	emitPackTranspose4(&s)
-	decl.WriteString("//go:noescape\nfunc packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)\n\n")
+	emitPackCopy16(&s)
+	decl.WriteString("//go:noescape\nfunc packCopy16AVX2(dst, src *float32, ld, depth int)\n\n")
+	emitPackTranspose4(&s, "packTranspose4AVX512", 16)
+	decl.WriteString("//go:noescape\nfunc packTranspose4AVX512(dst *float32, width int, src *float32, ld, count int)\n\n")
+	emitPackTranspose4(&s, "packTranspose4AVX2", 8)
+	decl.WriteString("//go:noescape\nfunc packTranspose4AVX2(dst *float32, width int, src *float32, ld, count int)\n\n")
 	emitAxpy(&s)
 	decl.WriteString("//go:noescape\nfunc axpyAVX2(n int, alpha float32, x, y *float32)\n\n")
 	emitDot(&s)
@@ -231,13 +235,17 @@ func emitAVX512(w *asm, name string, rows, vecs int) {
 }
 
 // emitAVX2 writes the full 6×16 AVX2/FMA kernel C = A·B + beta·C.
-// Edge tiles go through a temporary tile on the Go side.
+// Edge tiles go through a temporary tile on the Go side. Like the AVX-512
+// kernels it prefetches one row of the pf stream per loop iteration.
 // Registers: Y0,Y1 B vectors; Y2,Y3 broadcast A values; Y4..Y15 accumulators.
 func emitAVX2(w *asm, name string) {
 	acc := func(r, v int) string { return fmt.Sprintf("Y%d", 4+r*2+v) }
 	aStep, bStep := avx2MR*4, avx2NR*4
-	fmt.Fprintf(w, "// func %s(k int, a, b, c *float32, ldc int, beta float32)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-44\n", name)
+	fmt.Fprintf(w, "// func %s(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
+	w.op("MOVQ pf+48(FP), R12")
+	w.op("MOVQ pfStride+56(FP), R13")
+	w.op("SHLQ $2, R13")
 	w.op("MOVQ k+0(FP), CX")
 	w.op("MOVQ a+8(FP), AX")
 	w.op("MOVQ b+16(FP), BX")
@@ -266,7 +274,12 @@ func emitAVX2(w *asm, name string) {
 	w.label("loop")
 	for u := 0; u < unroll; u++ {
 		step(u)
+		if u < 2 {
+			// Two lines cover a 64-byte row whatever its alignment.
+			w.op("PREFETCHT1 %d(R12)", []int{0, 63}[u])
+		}
 	}
+	w.op("ADDQ R13, R12")
 	w.op("ADDQ $%d, AX", unroll*aStep)
 	w.op("ADDQ $%d, BX", unroll*bStep)
 	w.op("SUBQ $%d, CX", unroll)
@@ -339,14 +352,45 @@ func emitPackCopy32(w *asm) {
 	w.WriteString("\n")
 }
 
+// emitPackCopy16 is emitPackCopy32 for 16-column panels, with two ymm.
+func emitPackCopy16(w *asm) {
+	w.WriteString("// func packCopy16AVX2(dst, src *float32, ld, depth int)\n")
+	w.WriteString("TEXT ·packCopy16AVX2(SB), NOSPLIT, $0-32\n")
+	w.op("MOVQ dst+0(FP), DI")
+	w.op("MOVQ src+8(FP), SI")
+	w.op("MOVQ ld+16(FP), DX")
+	w.op("SHLQ $2, DX")
+	w.op("MOVQ depth+24(FP), CX")
+	w.op("TESTQ CX, CX")
+	w.op("JZ done")
+	w.label("loop")
+	w.op("VMOVUPS (SI), Y0")
+	w.op("VMOVUPS 32(SI), Y1")
+	w.op("VMOVUPS Y0, (DI)")
+	w.op("VMOVUPS Y1, 32(DI)")
+	w.op("ADDQ DX, SI")
+	w.op("ADDQ $64, DI")
+	w.op("DECQ CX")
+	w.op("JNZ loop")
+	w.label("done")
+	w.op("VZEROUPPER")
+	w.op("RET")
+	w.WriteString("\n")
+}
+
 // emitPackTranspose4 writes the packing of 4 source lines into 4 consecutive
 // lanes of a panel of the given width: dst[p*width + r] = src[r*ld + p] for
-// r < 4 and p < 16·blocks. That is the layout change both for rows of A and
-// for columns of a transposed B. Each block of 16 p values loads one zmm per
-// line, transposes 4×4 within each 128-bit lane, and stores the lanes.
-func emitPackTranspose4(w *asm) {
-	w.WriteString("// func packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)\n")
-	w.WriteString("TEXT ·packTranspose4AVX512(SB), NOSPLIT, $0-40\n")
+// r < 4 and p < count (a multiple of 16). That is the layout change both for
+// rows of A and for columns of a transposed B. Each block of 16 (zmm) or 8
+// (ymm) p values loads one vector per line, transposes 4×4 within each
+// 128-bit lane, and stores each lane to its p.
+func emitPackTranspose4(w *asm, name string, lanesPerVector int) {
+	reg, shift := "Z", 4
+	if lanesPerVector == 8 {
+		reg, shift = "Y", 3
+	}
+	fmt.Fprintf(w, "// func %s(dst *float32, width int, src *float32, ld, count int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
 	w.op("MOVQ dst+0(FP), DI")
 	w.op("MOVQ width+8(FP), BX")
 	w.op("SHLQ $2, BX") // bytes per p in dst
@@ -354,36 +398,40 @@ func emitPackTranspose4(w *asm) {
 	w.op("MOVQ ld+24(FP), DX")
 	w.op("SHLQ $2, DX")
 	w.op("LEAQ (DX)(DX*2), R8") // 3 lines
-	w.op("MOVQ blocks+32(FP), CX")
+	w.op("MOVQ count+32(FP), CX")
+	w.op("SHRQ $%d, CX", shift)
 	w.op("LEAQ (BX)(BX*2), R9") // 3 p values in dst
 	w.op("TESTQ CX, CX")
 	w.op("JZ done")
 	w.label("loop")
-	w.op("VMOVUPS (SI), Z0")
-	w.op("VMOVUPS (SI)(DX*1), Z1")
-	w.op("VMOVUPS (SI)(DX*2), Z2")
-	w.op("VMOVUPS (SI)(R8*1), Z3")
-	w.op("VUNPCKLPS Z1, Z0, Z4") // a0 b0 a1 b1 per lane
-	w.op("VUNPCKHPS Z1, Z0, Z5") // a2 b2 a3 b3
-	w.op("VUNPCKLPS Z3, Z2, Z6") // c0 d0 c1 d1
-	w.op("VUNPCKHPS Z3, Z2, Z7") // c2 d2 c3 d3
-	w.op("VUNPCKLPD Z6, Z4, Z0") // p = 4l+0: a b c d
-	w.op("VUNPCKHPD Z6, Z4, Z1") // p = 4l+1
-	w.op("VUNPCKLPD Z7, Z5, Z2") // p = 4l+2
-	w.op("VUNPCKHPD Z7, Z5, Z3") // p = 4l+3
-	for l := 0; l < 4; l++ {
+	w.op("VMOVUPS (SI), %s0", reg)
+	w.op("VMOVUPS (SI)(DX*1), %s1", reg)
+	w.op("VMOVUPS (SI)(DX*2), %s2", reg)
+	w.op("VMOVUPS (SI)(R8*1), %s3", reg)
+	w.op("VUNPCKLPS %[1]s1, %[1]s0, %[1]s4", reg) // a0 b0 a1 b1 per lane
+	w.op("VUNPCKHPS %[1]s1, %[1]s0, %[1]s5", reg) // a2 b2 a3 b3
+	w.op("VUNPCKLPS %[1]s3, %[1]s2, %[1]s6", reg) // c0 d0 c1 d1
+	w.op("VUNPCKHPS %[1]s3, %[1]s2, %[1]s7", reg) // c2 d2 c3 d3
+	w.op("VUNPCKLPD %[1]s6, %[1]s4, %[1]s0", reg) // p = 4l+0: a b c d
+	w.op("VUNPCKHPD %[1]s6, %[1]s4, %[1]s1", reg) // p = 4l+1
+	w.op("VUNPCKLPD %[1]s7, %[1]s5, %[1]s2", reg) // p = 4l+2
+	w.op("VUNPCKHPD %[1]s7, %[1]s5, %[1]s3", reg) // p = 4l+3
+	for l := 0; l < lanesPerVector/4; l++ {
 		// DI points at p = 4l; the four vectors go to p = 4l..4l+3.
 		for i := 0; i < 4; i++ {
 			addr := []string{"(DI)", "(DI)(BX*1)", "(DI)(BX*2)", "(DI)(R9*1)"}[i]
-			if l == 0 {
+			switch {
+			case l == 0:
 				w.op("VMOVUPS X%d, %s", i, addr)
-			} else {
+			case reg == "Y":
+				w.op("VEXTRACTF128 $%d, Y%d, %s", l, i, addr)
+			default:
 				w.op("VEXTRACTF32X4 $%d, Z%d, %s", l, i, addr)
 			}
 		}
 		w.op("LEAQ (DI)(BX*4), DI")
 	}
-	w.op("ADDQ $64, SI")
+	w.op("ADDQ $%d, SI", lanesPerVector*4)
 	w.op("DECQ CX")
 	w.op("JNZ loop")
 	w.label("done")

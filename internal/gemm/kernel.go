@@ -22,9 +22,12 @@ type kernel struct {
 	// depth k (0 if the kernel ignores pf).
 	prefetchesPerTile func(k int) int
 
-	// Optional assembly packers (nil: portable Go in pack.go).
-	copyRows32 func(dst, src *float32, ld, depth int)
-	transpose4 func(dst *float32, width int, src *float32, ld, blocks int)
+	// Optional assembly packers (nil: portable Go in pack.go). copyPanelB
+	// packs a full nr-column B panel from depth rows of a row-major B;
+	// transpose4 packs 4 lines of a matrix as 4 lanes of a panel (see
+	// packTranspose4AVX512).
+	copyPanelB func(dst, src *float32, ld, depth int)
+	transpose4 func(dst *float32, width int, src *float32, ld, count int)
 
 	// axpy computes y += alpha·x; dot returns x·y (len(x) == len(y)).
 	axpy func(alpha float32, x, y []float32)
@@ -98,10 +101,10 @@ func mergeRow(dst, src []float32, beta float32) {
 
 // viaTempTile runs a kernel that only knows full mr×nr tiles on a partial tile:
 // it computes the whole tile into a scratch buffer and merges the valid part.
-func viaTempTile(full func(k int, a, b, c *float32, ldc int, beta float32), mr, nr int,
-	k int, a, b, c *float32, ldc int, beta float32, rows, cols int) {
+func viaTempTile(full func(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int), mr, nr int,
+	k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int) {
 	var tmp [maxTile]float32
-	full(k, a, b, &tmp[0], nr, 0)
+	full(k, a, b, &tmp[0], nr, 0, pf, pfStride)
 	cs := unsafe.Slice(c, (rows-1)*ldc+cols)
 	for i := range rows {
 		mergeRow(cs[i*ldc:i*ldc+cols], tmp[i*nr:i*nr+cols], beta)

@@ -24,7 +24,7 @@ var avx512Kernel = &kernel{
 	kc: 256, mc: 384, nc: 4096,
 	tile:              avx512Tile,
 	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
-	copyRows32:        packCopy32AVX512,
+	copyPanelB:        packCopy32AVX512,
 	transpose4:        packTranspose4AVX512,
 	axpy:              avx2Axpy,
 	dot:               avx2Dot,
@@ -45,17 +45,19 @@ var avx2Kernel = &kernel{
 	mr:   avx2MR, nr: avx2NR,
 	kc: 256, mc: 192, nc: 4096,
 	tile:              avx2Tile,
-	prefetchesPerTile: noPrefetch,
+	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
+	copyPanelB:        packCopy16AVX2,
+	transpose4:        packTranspose4AVX2,
 	axpy:              avx2Axpy,
 	dot:               avx2Dot,
 }
 
-func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, _ *float32, _ int) {
+func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int) {
 	if rows == avx2MR && cols == avx2NR {
-		avx2Kernel6x16(k, a, b, c, ldc, beta)
+		avx2Kernel6x16(k, a, b, c, ldc, beta, pf, pfStride)
 		return
 	}
-	viaTempTile(avx2Kernel6x16, avx2MR, avx2NR, k, a, b, c, ldc, beta, rows, cols)
+	viaTempTile(avx2Kernel6x16, avx2MR, avx2NR, k, a, b, c, ldc, beta, rows, cols, pf, pfStride)
 }
 
 func avx2Axpy(alpha float32, x, y []float32) {

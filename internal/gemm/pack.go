@@ -26,7 +26,7 @@ func packA(kern *kernel, dst []float32, a matrixA, i0, rows, p0, depth int) {
 		valid := min(mr, rows-q*mr)
 		first := i0 + q*mr
 		if a.trans {
-			packLinesAsRows(kern, panel, a.data, a.ld, first, valid, p0, depth, mr)
+			packLinesAsRows(nil, panel, a.data, a.ld, first, valid, p0, depth, mr)
 		} else {
 			packLinesAsColumns(kern, panel, a.data, a.ld, first, valid, p0, depth, mr)
 		}
@@ -45,18 +45,20 @@ func packB(kern *kernel, dst []float32, b matrixB, p0, depth, j0, cols int) {
 		if b.trans {
 			packLinesAsColumns(kern, panel, b.data, b.ld, first, valid, p0, depth, nr)
 		} else {
-			packLinesAsRows(kern, panel, b.data, b.ld, first, valid, p0, depth, nr)
+			packLinesAsRows(kern.copyPanelB, panel, b.data, b.ld, first, valid, p0, depth, nr)
 		}
 	}
 }
 
 // packLinesAsRows fills panel[p·width + r] = src[(p0+p)·ld + first + r]
 // for r < valid, zero for valid ≤ r < width: each panel row is one copy.
-func packLinesAsRows(kern *kernel, panel, src []float32, ld, first, valid, p0, depth, width int) {
-	if valid == width && width == 32 && kern.copyRows32 != nil && depth > 0 {
+// fastCopy, if not nil, packs a full panel of kern.nr columns.
+func packLinesAsRows(fastCopy func(dst, src *float32, ld, depth int), panel, src []float32, ld, first, valid, p0, depth, width int) {
+	if fastCopy != nil && valid == width && depth > 0 {
 		last := (p0+depth-1)*ld + first
-		_ = src[last : last+32] // the assembly reads up to here
-		kern.copyRows32(&panel[:depth*32][0], &src[p0*ld+first], ld, depth)
+		_ = src[last : last+width] // the assembly reads up to here
+		_ = panel[depth*width-1]   // and writes up to here
+		fastCopy(&panel[0], &src[p0*ld+first], ld, depth)
 		return
 	}
 	for p := range depth {
@@ -67,40 +69,53 @@ func packLinesAsRows(kern *kernel, panel, src []float32, ld, first, valid, p0, d
 	}
 }
 
-// packLinesAsColumns fills panel[p·width + r] = src[(first+r)·ld + p0 + p]:
-// each source line becomes a column of the panel, a transposition.
+// packLinesAsColumns fills panel[p·width + r] = src[(first+r)·ld + p0 + p]
+// for r < valid, zero for valid ≤ r < width: each source line becomes a
+// column of the panel, a transposition. The kernel's assembly transposer, if
+// any, handles whole groups of 4 lines and 16 p values; Go does the rest.
 func packLinesAsColumns(kern *kernel, panel, src []float32, ld, first, valid, p0, depth, width int) {
 	panel = panel[:depth*width]
-	done := 0 // leading p values already packed
-	if valid == width && width%4 == 0 && kern.transpose4 != nil && depth >= 16 {
-		done = depth &^ 15
-		last := (first+width-1)*ld + p0
-		_ = src[last : last+done] // the assembly reads up to here
-		for r := 0; r < width; r += 4 {
-			kern.transpose4(&panel[r], width, &src[(first+r)*ld+p0], ld, done/16)
+	fastLines, fastDepth := 0, 0
+	if kern.transpose4 != nil && valid >= 4 && depth >= 16 {
+		fastLines, fastDepth = valid&^3, depth&^15
+		last := (first+fastLines-1)*ld + p0
+		_ = src[last : last+fastDepth] // the assembly reads up to here
+		for r := 0; r < fastLines; r += 4 {
+			kern.transpose4(&panel[r], width, &src[(first+r)*ld+p0], ld, fastDepth)
 		}
 	}
-	r := 0
-	for ; r+4 <= valid; r += 4 {
-		o := (first+r)*ld + p0
-		s0 := src[o+done : o+depth]
-		s1 := src[o+ld+done : o+ld+depth]
-		s2 := src[o+2*ld+done : o+2*ld+depth]
-		s3 := src[o+3*ld+done : o+3*ld+depth]
-		for p := range s0 {
-			d := (*[4]float32)(panel[(done+p)*width+r:])
-			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-		}
-	}
-	for ; r < valid; r++ {
-		o := (first+r)*ld + p0
-		for p, v := range src[o+done : o+depth] {
-			panel[(done+p)*width+r] = v
-		}
-	}
+	transposeLines(panel, src, ld, first, 0, fastLines, p0, fastDepth, depth, width)
+	transposeLines(panel, src, ld, first, fastLines, valid, p0, 0, depth, width)
 	if valid < width {
 		for p := range depth {
 			clear(panel[p*width+valid : (p+1)*width])
+		}
+	}
+}
+
+// transposeLines is the portable packLinesAsColumns for lines [r0, r1) and
+// p values [pLo, pHi): four lines at a time, so each panel row is written in
+// fewer passes.
+func transposeLines(panel, src []float32, ld, first, r0, r1, p0, pLo, pHi, width int) {
+	if pLo >= pHi {
+		return
+	}
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		o := (first+r)*ld + p0
+		s0 := src[o+pLo : o+pHi]
+		s1 := src[o+ld+pLo : o+ld+pHi]
+		s2 := src[o+2*ld+pLo : o+2*ld+pHi]
+		s3 := src[o+3*ld+pLo : o+3*ld+pHi]
+		for p := range s0 {
+			d := (*[4]float32)(panel[(pLo+p)*width+r:])
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; r < r1; r++ {
+		o := (first+r)*ld + p0
+		for p, v := range src[o+pLo : o+pHi] {
+			panel[(pLo+p)*width+r] = v
 		}
 	}
 }

@@ -75,13 +75,19 @@ func avx512R12V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf
 func avx512R12V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32)
+func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
 
 //go:noescape
 func packCopy32AVX512(dst, src *float32, ld, depth int)
 
 //go:noescape
-func packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)
+func packCopy16AVX2(dst, src *float32, ld, depth int)
+
+//go:noescape
+func packTranspose4AVX512(dst *float32, width int, src *float32, ld, count int)
+
+//go:noescape
+func packTranspose4AVX2(dst *float32, width int, src *float32, ld, count int)
 
 //go:noescape
 func axpyAVX2(n int, alpha float32, x, y *float32)

@@ -5208,8 +5208,11 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32)
-TEXT ·avx2Kernel6x16(SB), NOSPLIT, $0-44
+// func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+TEXT ·avx2Kernel6x16(SB), NOSPLIT, $0-64
+	MOVQ pf+48(FP), R12
+	MOVQ pfStride+56(FP), R13
+	SHLQ $2, R13
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -5251,6 +5254,7 @@ loop:
 	VBROADCASTSS 20(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
+	PREFETCHT1 0(R12)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -5271,6 +5275,7 @@ loop:
 	VBROADCASTSS 44(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
+	PREFETCHT1 63(R12)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -5311,6 +5316,7 @@ loop:
 	VBROADCASTSS 92(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
+	ADDQ R13, R12
 	ADDQ $96, AX
 	ADDQ $256, BX
 	SUBQ $4, CX
@@ -5424,7 +5430,29 @@ done:
 	VZEROUPPER
 	RET
 
-// func packTranspose4AVX512(dst *float32, width int, src *float32, ld, blocks int)
+// func packCopy16AVX2(dst, src *float32, ld, depth int)
+TEXT ·packCopy16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), DX
+	SHLQ $2, DX
+	MOVQ depth+24(FP), CX
+	TESTQ CX, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func packTranspose4AVX512(dst *float32, width int, src *float32, ld, count int)
 TEXT ·packTranspose4AVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ width+8(FP), BX
@@ -5433,7 +5461,8 @@ TEXT ·packTranspose4AVX512(SB), NOSPLIT, $0-40
 	MOVQ ld+24(FP), DX
 	SHLQ $2, DX
 	LEAQ (DX)(DX*2), R8
-	MOVQ blocks+32(FP), CX
+	MOVQ count+32(FP), CX
+	SHRQ $4, CX
 	LEAQ (BX)(BX*2), R9
 	TESTQ CX, CX
 	JZ done
@@ -5471,6 +5500,50 @@ loop:
 	VEXTRACTF32X4 $3, Z3, (DI)(R9*1)
 	LEAQ (DI)(BX*4), DI
 	ADDQ $64, SI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func packTranspose4AVX2(dst *float32, width int, src *float32, ld, count int)
+TEXT ·packTranspose4AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ width+8(FP), BX
+	SHLQ $2, BX
+	MOVQ src+16(FP), SI
+	MOVQ ld+24(FP), DX
+	SHLQ $2, DX
+	LEAQ (DX)(DX*2), R8
+	MOVQ count+32(FP), CX
+	SHRQ $3, CX
+	LEAQ (BX)(BX*2), R9
+	TESTQ CX, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(DX*1), Y1
+	VMOVUPS (SI)(DX*2), Y2
+	VMOVUPS (SI)(R8*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VUNPCKLPD Y6, Y4, Y0
+	VUNPCKHPD Y6, Y4, Y1
+	VUNPCKLPD Y7, Y5, Y2
+	VUNPCKHPD Y7, Y5, Y3
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(BX*1)
+	VMOVUPS X2, (DI)(BX*2)
+	VMOVUPS X3, (DI)(R9*1)
+	LEAQ (DI)(BX*4), DI
+	VEXTRACTF128 $1, Y0, (DI)
+	VEXTRACTF128 $1, Y1, (DI)(BX*1)
+	VEXTRACTF128 $1, Y2, (DI)(BX*2)
+	VEXTRACTF128 $1, Y3, (DI)(R9*1)
+	LEAQ (DI)(BX*4), DI
+	ADDQ $32, SI
 	DECQ CX
 	JNZ loop
 done:
