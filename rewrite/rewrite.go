@@ -14,6 +14,7 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/tensor"
 )
 
 // Pass is one rewrite.
@@ -88,6 +89,9 @@ type BottleneckOptions struct {
 	MaxError   float64 // smallest ranks whose measured output error stays within this
 	// CalibrationInputs is a folder of inputs (test_data_set style) for input-covariance weighting.
 	CalibrationInputs string
+	// Inputs are the samples the pass measures errors on (MaxError, reported layer errors): the
+	// convert command passes its verification inputs. Empty: calibration inputs, else random.
+	Inputs []map[string]*tensor.Tensor
 }
 
 // Application is one rewrite a pass made.
