@@ -19,6 +19,8 @@ var benchShapes = []struct {
 	{name: "conv1x1_M256N3136K64", m: 256, n: 3136, k: 64},
 	{name: "fc_M1N1000K512", m: 1, n: 1000, k: 512, transB: true},
 	{name: "fc_M1N4096K25088", m: 1, n: 4096, k: 25088, transB: true},
+	{name: "fcWx_M1000N1K512", m: 1000, n: 1, k: 512},
+	{name: "small_M32N49K288", m: 32, n: 49, k: 288},
 }
 
 func BenchmarkSgemm(b *testing.B) {

@@ -34,6 +34,8 @@ func (pr *problem) solve() {
 	case pr.m == 1 && pr.pa == nil && pr.pb == nil:
 		// Packing B would cost more than the product itself.
 		pr.solveRowVector()
+	case pr.n == 1 && pr.pa == nil && pr.pb == nil && !pr.a.trans:
+		pr.solveColumnVector()
 	default:
 		pr.solveBlocked()
 	}

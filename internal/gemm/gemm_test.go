@@ -219,6 +219,8 @@ func TestLargeShapes(t *testing.T) {
 		{m: 1, n: 3000, k: 700, beta: 1},
 		{m: 1, n: 2100, k: 900, transA: true, transB: true, padB: 3},
 		{m: 2, n: 500, k: 300, transB: true},
+		{m: 3000, n: 1, k: 700, padA: 1, padB: 2, padC: 1, beta: 1},
+		{m: 2100, n: 1, k: 900, transB: true, beta: 0.5},
 		{m: 400, n: 45, k: 530, padA: 5, beta: 0.5},
 		{m: 77, n: 300, k: 1000, transA: true, beta: 1},
 		{m: 29, n: 4200, k: 70, transB: true, padC: 3},

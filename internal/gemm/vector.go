@@ -4,6 +4,30 @@ package gemm
 // in L1 (8 KiB) while it streams the matching part of every row of B.
 const rowVectorChunk = 2048
 
+// solveColumnVector computes a single column of C (n == 1, as in W·x for a
+// fully connected layer with batch 1) as dot products of the rows of A with
+// the column of B, reading A once instead of packing it.
+func (pr *problem) solveColumnVector() {
+	x := pr.b.data[:pr.k:pr.k]
+	if !pr.b.trans && pr.b.ld != 1 {
+		x = make([]float32, pr.k)
+		for p := range x {
+			x[p] = pr.b.data[p*pr.b.ld]
+		}
+	}
+	threads := threadCount(pr.m * pr.k)
+	parallel(splitRange(pr.m, 16, threads), func(lo, hi int) {
+		a, lda, dot := pr.a.data, pr.a.ld, pr.kern.dot
+		for i := lo; i < hi; i++ {
+			v := dot(x, a[i*lda:i*lda+pr.k])
+			if pr.beta != 0 {
+				v += pr.beta * pr.c[i*pr.ldc]
+			}
+			pr.c[i*pr.ldc] = v
+		}
+	})
+}
+
 // solveRowVector computes a single row of C (m == 1, as in a fully connected
 // layer with batch 1) directly from B: each element of B is used once, so
 // streaming it beats packing it.
