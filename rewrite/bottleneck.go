@@ -1,0 +1,355 @@
+package rewrite
+
+// The bottleneck pass: a wide conv whose weight is (close to) low rank over its input channels
+// becomes a narrow 1x1 conv followed by the original conv on fewer channels.
+//
+// Before:
+//
+//	X [N, C_in, H, W] -> Conv(W [C_out, C_in, kh, kw], B, strides, pads, dilations) -> Y
+//
+// After:
+//
+//	X -> Conv(W1 [r, C_in, 1, 1], no bias, stride 1, no pad, group 1) -> Z [N, r, H, W]
+//	  -> Conv(W2 [C_out, r, kh, kw], B, the original strides, pads, dilations, auto_pad) -> Y
+//
+// with W seen as the matrix A [(C_out*kh*kw) x C_in] (rows: output channel and kernel tap, columns:
+// input channel) and A ≈ Left_r · Right_r, W2 = Left_r reshaped, W1 = Right_r (see internal/lowrank).
+// MACs per image go from C_out*C_in*K*P_out to r*C_in*P_in + C_out*r*K*P_out (K kernel taps, P_in
+// and P_out the input and output pixels: the 1x1 runs at the input resolution). A 1x1 conv with
+// strides and no padding moves its strides to the 1x1 reducing conv instead, so that it computes
+// only the pixels the second conv reads.
+//
+// Cases handled exactly:
+//   - Conv of the default domain, group 1, 1-D, 2-D or 3-D (any kernel size), in the main graph;
+//   - float32 weight from an initializer or a Constant node; optional bias; any strides, pads,
+//     dilations and auto_pad (kept on the second conv);
+//   - C_in >= MinChannels (default 128) and a rank that saves MACs at the inferred shapes.
+//
+// Declined, with the reason: other group counts, narrow inputs, non-constant or non-float32
+// weights, unknown shapes, full numerical rank ("full rank"), ranks too high to save MACs, and under
+// MaxError the layers the error budget did not reach.
+//
+// Rank policies (BottleneckOptions, first set wins): Rank (fixed), RankRatio (share of the full rank
+// min(C_in, C_out*K)), RankEnergy (share of the squared singular values), MaxError (measured; see
+// bottleneck_maxerror.go), else exact: the numerical rank (lowrank.NumericalRank), which keeps the
+// rewrite equivalent within float32 verification tolerance.
+//
+// Factorisation: truncated SVD of A by default. With CalibrationInputs (and a lossy policy) each
+// layer's input activations give the channel covariance Σ and the factors minimise the layer's
+// output error instead (lowrank.Weighted). The exact policy always uses the plain SVD: a rank
+// decided from a covariance would only be exact on the calibration data.
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/internal/lowrank"
+	"github.com/fcconv/fcconv/tensor"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Bottleneck factorises wide convs over their input channels.
+var Bottleneck = registerPass(&Pass{
+	Name: "bottleneck",
+	Doc: "Bottleneck splits a wide KxK conv whose weight is (close to) low rank over its input channels " +
+		"into a 1x1 conv to r channels and the KxK conv from r channels; exact (numerical rank) by default, " +
+		"lossy with --rank, --rank-ratio, --rank-energy or --max-error, optionally calibrated on inputs.",
+	Run: runBottleneck,
+})
+
+// defaultMinChannels is the narrowest C_in considered when MinChannels is not set.
+const defaultMinChannels = 128
+
+// convSite is one candidate conv and everything the pass learns about it.
+type convSite struct {
+	node          *graph.Node
+	weightName    string
+	weight        *tensor.Tensor // float32 [C_out, C_in, k...]
+	cout, cin     int
+	kernel        []int // spatial kernel dims
+	taps          int   // product of kernel
+	batch         int
+	inShape       []int
+	reducePixels  int // pixels per image the 1x1 conv computes
+	outPixels     int // pixels per image of the output
+	strideReduced bool
+
+	matrix    *mat.Dense
+	fact      *lowrank.Factorisation
+	breakEven int                 // largest rank that still saves MACs
+	cov       *lowrank.Covariance // input channel statistics, when calibrating
+	samples   []layerSample       // the layer's input and output on the measurement inputs
+}
+
+// layerSample is a conv's input and reference output on one measurement input.
+type layerSample struct{ in, out *tensor.Tensor }
+
+func (s *convSite) name() string { return displayName(s.node) }
+
+func (s *convSite) fullRank() int { return min(s.cin, s.cout*s.taps) }
+
+func (s *convSite) macsBefore() int64 {
+	return int64(s.batch) * int64(s.cout) * int64(s.cin) * int64(s.taps) * int64(s.outPixels)
+}
+
+func (s *convSite) macsAt(r int) int64 {
+	return int64(s.batch) * int64(r) * (int64(s.cin)*int64(s.reducePixels) + int64(s.cout)*int64(s.taps)*int64(s.outPixels))
+}
+
+// kernelText is "3x3" for a 2-D 3x3 kernel.
+func (s *convSite) kernelText() string {
+	parts := make([]string, len(s.kernel))
+	for i, k := range s.kernel {
+		parts[i] = fmt.Sprint(k)
+	}
+	return strings.Join(parts, "x")
+}
+
+func runBottleneck(ctx *Context) error {
+	opts := ctx.Options.Bottleneck
+	policy := choosePolicy(opts)
+	sites := findConvSites(ctx)
+	if len(sites) == 0 {
+		return nil
+	}
+	env, err := prepareMeasurements(ctx, sites, policy)
+	if err != nil {
+		return err
+	}
+	if err := factoriseAll(sites, policy.calibrated && env.calibrationSource != ""); err != nil {
+		return err
+	}
+	var choices []rankChoice
+	if policy.kind == policyMaxError {
+		choices = selectWithinMaxError(ctx, sites, env, policy)
+	} else {
+		choices = selectByPolicy(ctx, sites, env, policy)
+	}
+	return applyChoices(ctx, choices, env, policy)
+}
+
+// findConvSites lists the candidate convs, declining the others with their reason.
+func findConvSites(ctx *Context) []*convSite {
+	minChannels := ctx.Options.Bottleneck.MinChannels
+	if minChannels <= 0 {
+		minChannels = defaultMinChannels
+	}
+	var sites []*convSite
+	for _, n := range ctx.Graph.Nodes {
+		if n.OpType() != "Conv" || n.Domain() != "" {
+			continue
+		}
+		site, reason := inspectConv(ctx, n, minChannels)
+		if reason != "" {
+			ctx.Declined(n, "%s", reason)
+			continue
+		}
+		sites = append(sites, site)
+	}
+	return sites
+}
+
+// inspectConv checks one Conv; it returns the site or why it is not a candidate.
+func inspectConv(ctx *Context, n *graph.Node, minChannels int) (*convSite, string) {
+	if g := n.AttrInt("group", 1); g != 1 {
+		return nil, fmt.Sprintf("group %d: only group-1 convs are factorised", g)
+	}
+	wName := n.Input(1)
+	w, err := ctx.Graph.ConstantErr(wName)
+	if err != nil {
+		return nil, fmt.Sprintf("weight %q cannot be decoded: %v", wName, err)
+	}
+	if w == nil {
+		return nil, fmt.Sprintf("weight %q is not a constant", wName)
+	}
+	if w.DType != tensor.Float {
+		return nil, fmt.Sprintf("weight %q is %v; only float32 weights are factorised", wName, w.DType)
+	}
+	if w.Rank() < 3 {
+		return nil, fmt.Sprintf("weight %q has shape %v; a conv weight is [C_out, C_in, k...]", wName, w.Shape)
+	}
+	site := &convSite{node: n, weightName: wName, weight: w, cout: w.Shape[0], cin: w.Shape[1], kernel: w.Shape[2:]}
+	site.taps = tensor.NumElements(site.kernel)
+	if site.cin < minChannels {
+		return nil, fmt.Sprintf("C_in %d is below the minimum %d", site.cin, minChannels)
+	}
+	inShape, ok1 := ctx.Shape(n.Input(0))
+	outShape, ok2 := ctx.Shape(n.Output(0))
+	if !ok1 || !ok2 || len(inShape) != w.Rank() || len(outShape) != w.Rank() {
+		return nil, "the input or output shape is unknown"
+	}
+	site.batch, site.inShape = inShape[0], inShape
+	site.outPixels = tensor.NumElements(outShape[2:])
+	site.reducePixels = tensor.NumElements(inShape[2:])
+	if canStrideReduce(n, site.kernel) {
+		site.strideReduced, site.reducePixels = true, site.outPixels
+	}
+	site.breakEven = breakEvenRank(site)
+	if site.breakEven < 1 {
+		return nil, fmt.Sprintf("no rank saves MACs (%d -> %d channels, %s kernel)", site.cin, site.cout, site.kernelText())
+	}
+	return site, ""
+}
+
+// canStrideReduce: a strided 1x1 conv without padding reads only every stride-th pixel, so the
+// reducing conv can take the strides and compute only those.
+func canStrideReduce(n *graph.Node, kernel []int) bool {
+	for _, k := range kernel {
+		if k != 1 {
+			return false
+		}
+	}
+	for _, p := range n.AttrInts("pads", nil) {
+		if p != 0 {
+			return false
+		}
+	}
+	if pad := n.AttrString("auto_pad", "NOTSET"); pad != "NOTSET" && pad != "VALID" && pad != "" {
+		return false
+	}
+	for _, s := range n.AttrInts("strides", nil) {
+		if s != 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// breakEvenRank is the largest rank whose two convs cost fewer MACs than the original.
+func breakEvenRank(s *convSite) int {
+	perRank := s.macsAt(1)
+	if perRank == 0 {
+		return 0
+	}
+	r := int((s.macsBefore() - 1) / perRank)
+	return min(r, s.fullRank())
+}
+
+// factoriseAll decomposes every site's weight, on all cores (one SVD of a 4608x512 matrix takes
+// about a second).
+func factoriseAll(sites []*convSite, weighted bool) error {
+	jobs := make(chan *convSite)
+	errs := make([]error, len(sites))
+	index := map[*convSite]int{}
+	for i, s := range sites {
+		index[s] = i
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range jobs {
+				errs[index[s]] = factoriseSite(s, weighted)
+			}
+		}()
+	}
+	for _, s := range sites {
+		jobs <- s
+	}
+	close(jobs)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%v: %w", sites[i].node, err)
+		}
+	}
+	return nil
+}
+
+func factoriseSite(s *convSite, weighted bool) error {
+	s.matrix = lowrank.WeightMatrix(s.weight.Float64s(), s.cout, s.cin, s.taps)
+	var err error
+	if weighted && s.cov != nil {
+		cov, cerr := s.cov.Regularised()
+		if cerr != nil {
+			return cerr
+		}
+		s.fact, err = lowrank.Weighted(s.matrix, cov)
+	} else {
+		s.fact, err = lowrank.Plain(s.matrix)
+	}
+	return err
+}
+
+// convWeights are the two convs' weights at rank r, as tensors.
+func (s *convSite) convWeights(r int) (reduce, expand *tensor.Tensor) {
+	left, right := s.fact.Factors(r)
+	red, exp := lowrank.ConvWeights(left, right, s.cout, s.taps)
+	reduceShape := append([]int{r, s.cin}, ones(len(s.kernel))...)
+	expandShape := append([]int{s.cout, r}, s.kernel...)
+	return tensor.FromFloat32(red, reduceShape...), tensor.FromFloat32(exp, expandShape...)
+}
+
+func ones(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}
+
+// factoriseConv rewrites conv n of g in place into the two convs with the given weights: a new 1x1
+// reducing conv is inserted before it, and n itself keeps its name, output, bias and attributes but
+// reads the reduced activation with the new weight. It returns the new node's name.
+func factoriseConv(g *graph.Graph, n *graph.Node, reduce, expand *tensor.Tensor, strideReduced bool) (string, error) {
+	base := displayName(n)
+	reduceW := g.AddInitializer(base+"_reduce_weight", reduce)
+	expandW := g.AddInitializer(base+"_expand_weight", expand)
+	mid := g.UniqueName(n.Output(0) + "_bottleneck")
+	attrs := []*onnxpb.AttributeProto{graph.IntsAttr("kernel_shape", ones64(len(reduce.Shape)-2)...)}
+	if strideReduced {
+		attrs = append(attrs, graph.IntsAttr("strides", n.AttrInts("strides", nil)...))
+		removeAttr(n, "strides")
+	}
+	reducer, err := g.AddNode(n, "Conv", base+"_reduce", []string{n.Input(0), reduceW}, []string{mid}, attrs...)
+	if err != nil {
+		return "", err
+	}
+	oldW := n.Input(1)
+	if err := g.SetInput(n, 0, mid); err != nil {
+		return "", err
+	}
+	if err := g.SetInput(n, 1, expandW); err != nil {
+		return "", err
+	}
+	removeUnusedConstant(g, oldW)
+	return reducer.Name(), nil
+}
+
+func ones64(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}
+
+// removeAttr deletes a node attribute (the editing API has none; attributes are not indexed).
+func removeAttr(n *graph.Node, name string) {
+	kept := n.Proto.Attribute[:0]
+	for _, a := range n.Proto.Attribute {
+		if a.GetName() != name {
+			kept = append(kept, a)
+		}
+	}
+	n.Proto.Attribute = kept
+}
+
+// removeUnusedConstant deletes a weight nothing reads any more: its initializer or Constant node.
+func removeUnusedConstant(g *graph.Graph, name string) {
+	if len(g.Consumers(name)) > 0 {
+		return
+	}
+	if g.Initializer(name) != nil {
+		_ = g.RemoveInitializer(name) // fails only for a graph input, which must stay
+		return
+	}
+	if p := g.Producer(name); p != nil && p.OpType() == "Constant" && p.Graph == g {
+		_ = g.RemoveNode(p)
+	}
+}
