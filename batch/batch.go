@@ -1,0 +1,307 @@
+// Package batch converts many models at once: `fcconv convert DIR... -o OUTDIR`.
+//
+// Discover lists the models below the given folders (sorted, so that Shard slices agree across
+// machines), and Run converts them with a pool of workers, each one model at a time through
+// convert.Convert, so at most Options.Jobs models are in memory. A model that fails (corrupt file,
+// unsupported op, not equivalent, even a panic) is recorded and the others go on. Results reach the
+// caller twice: in completion order through Observer (for progress) and in list order through
+// Options.Emit (for a JSON Lines report that is the same whatever -j).
+package batch
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/fcconv/fcconv/convert"
+	"github.com/fcconv/fcconv/internal/gemm"
+)
+
+// Outcome is what happened to one model.
+type Outcome string
+
+// The outcomes.
+const (
+	Converted     Outcome = "converted"      // rewritten, verified (unless --no-verify) and written
+	Unchanged     Outcome = "unchanged"      // nothing to convert; the original is copied
+	Declined      Outcome = "declined"       // candidates present but every one declined (Reason says why); copied
+	WouldConvert  Outcome = "would-convert"  // --dry-run: a rewrite applies; nothing written
+	NotEquivalent Outcome = "not-equivalent" // the rewrite changed the outputs; nothing written
+	Failed        Outcome = "failed"         // bad input, unsupported op, I/O error or a bug; nothing written
+	Skipped       Outcome = "skipped"        // --skip-existing: the output is already there and up to date
+)
+
+// Outcomes lists every outcome in the order summaries show them.
+var Outcomes = []Outcome{Converted, Unchanged, Declined, WouldConvert, NotEquivalent, Failed, Skipped}
+
+// Bad reports whether the outcome makes the batch exit with code 1.
+func (o Outcome) Bad() bool { return o == Failed || o == NotEquivalent }
+
+// Record is one model's line of the JSON Lines report: the fields of `convert --json` plus the
+// model's path relative to its folder, the outcome, and why when it is not plain.
+type Record struct {
+	Path    string  `json:"path"`
+	Outcome Outcome `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`
+	*convert.Result
+}
+
+// ConvertFunc converts one model; convert.Convert is the real one.
+type ConvertFunc func(path string, opts convert.Options) (*convert.Result, error)
+
+// Options control a batch.
+type Options struct {
+	// OutDir receives the outputs, laid out as the models are below their folders.
+	OutDir string
+	// Convert is applied to every model; Output (and InputsDir with AutoInputs) are set per model.
+	Convert convert.Options
+	// AutoInputs verifies each model with its own test_data_set_0 folder when it has one, and with
+	// random inputs otherwise (--inputs auto).
+	AutoInputs bool
+	// Jobs is how many models are converted at once (0: DefaultJobs()).
+	Jobs int
+	// SkipExisting leaves models whose output exists and is not older than the model.
+	SkipExisting bool
+	// Observer hears of each model starting and finishing, in completion order (may be nil).
+	Observer Observer
+	// Emit receives each record in list order as soon as every earlier model is done (may be nil).
+	Emit func(*Record)
+	// ConvertFunc replaces convert.Convert (for tests).
+	ConvertFunc ConvertFunc
+}
+
+// Observer follows a batch. Its methods are called from one goroutine, never at the same time.
+type Observer interface {
+	Started(job Job)
+	Finished(job Job, rec *Record)
+}
+
+// DefaultJobs is the -j used when none is given: half the cores, at least 1. Each model keeps at
+// least two GEMM threads (see gemmThreads), and a second model's loading, rewriting and saving
+// (mostly one core) overlaps the first one's verification (all cores). On a 2-core machine that is
+// one model at a time: two models with one GEMM thread each measured no faster (see README).
+func DefaultJobs() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
+}
+
+// gemmThreads splits the cores among the models running at once, so j models times the engine's
+// GEMM threads never oversubscribe the machine.
+func gemmThreads(jobs int) int {
+	return max(1, runtime.GOMAXPROCS(0)/jobs)
+}
+
+// Run converts the jobs and returns the summary, with the records in list order.
+func Run(jobs []Job, opts Options) *Summary {
+	if opts.Jobs <= 0 {
+		opts.Jobs = DefaultJobs()
+	}
+	if opts.ConvertFunc == nil {
+		opts.ConvertFunc = convert.Convert
+	}
+	workers := min(opts.Jobs, max(len(jobs), 1))
+	if workers > 1 {
+		defer gemm.SetThreads(gemm.Threads())
+		gemm.SetThreads(gemmThreads(workers))
+	}
+	start := time.Now()
+	records := runPool(jobs, opts, workers)
+	return newSummary(records, time.Since(start), opts.Jobs)
+}
+
+// event is a worker's news: a model started (rec nil) or finished.
+type event struct {
+	index int
+	rec   *Record
+}
+
+// runPool feeds job indices to a fixed set of workers and collects their events on this goroutine,
+// which alone calls the observer and Emit.
+func runPool(jobs []Job, opts Options, workers int) []*Record {
+	indices := make(chan int)
+	events := make(chan event)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := range indices {
+				events <- event{index: i}
+				events <- event{index: i, rec: processJob(jobs[i], opts)}
+			}
+		}()
+	}
+	go func() {
+		for i := range jobs {
+			indices <- i
+		}
+		close(indices)
+	}()
+	records := make([]*Record, len(jobs))
+	emitted := 0
+	for finished := 0; finished < len(jobs); {
+		ev := <-events
+		job := jobs[ev.index]
+		if ev.rec == nil {
+			if opts.Observer != nil {
+				opts.Observer.Started(job)
+			}
+			continue
+		}
+		finished++
+		records[ev.index] = ev.rec
+		if opts.Observer != nil {
+			opts.Observer.Finished(job, ev.rec)
+		}
+		for ; emitted < len(jobs) && records[emitted] != nil; emitted++ {
+			if opts.Emit != nil {
+				opts.Emit(records[emitted])
+			}
+		}
+	}
+	return records
+}
+
+// processJob converts one model and copies what goes along with it.
+func processJob(job Job, opts Options) *Record {
+	out := job.OutputPath(opts.OutDir)
+	if opts.SkipExisting && upToDate(job.Source, out) {
+		return &Record{Path: job.Rel, Outcome: Skipped, Reason: "the output exists and is not older than the model",
+			Result: &convert.Result{Model: job.Source, Output: out, Status: convert.Status(Skipped)}}
+	}
+	co := opts.Convert
+	co.Output = out
+	if opts.AutoInputs {
+		co.InputsDir = ownTestData(job.Source)
+	}
+	dryRun := co.DryRun
+	if !dryRun {
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return failedRecord(job, err)
+		}
+	}
+	res := safeConvert(opts.ConvertFunc, job.Source, co)
+	rec := &Record{Path: job.Rel, Result: res}
+	rec.Outcome, rec.Reason = classify(res, dryRun)
+	if !dryRun {
+		writeAlongside(job, out, rec)
+	}
+	return rec
+}
+
+// writeAlongside copies an unchanged model into the output folder and the test data next to every
+// written model. A copy that fails turns the model into a failure and removes its output, so that
+// --skip-existing converts it again next time.
+func writeAlongside(job Job, out string, rec *Record) {
+	var err error
+	switch rec.Outcome {
+	case Unchanged, Declined:
+		if err = copyUnchanged(job.Source, out); err == nil {
+			rec.Output = out
+		}
+	case Converted:
+	default:
+		return
+	}
+	if err == nil {
+		err = copyTestData(job.Source, out)
+	}
+	if err != nil {
+		os.Remove(out)
+		rec.Outcome, rec.Reason = Failed, fmt.Sprintf("copying to the output folder: %v", err)
+		rec.Status, rec.Error, rec.Output = convert.Failed, rec.Reason, ""
+	}
+}
+
+// safeConvert runs one conversion, turning a panic into a failure of that model alone: one model
+// hitting a bug must not take the rest of the zoo down with it.
+func safeConvert(conv ConvertFunc, path string, opts convert.Options) (res *convert.Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("internal error (a bug in fcconv; please report it with the model): %v", r)
+			if os.Getenv("FCCONV_DEBUG") != "" {
+				msg += "\n" + string(debug.Stack())
+			}
+			res = &convert.Result{Model: path, Status: convert.Failed, Error: msg}
+		}
+	}()
+	res, err := conv(path, opts)
+	if res == nil {
+		res = &convert.Result{Model: path, Status: convert.Failed}
+	}
+	if err != nil && res.Error == "" {
+		res.Status, res.Error = convert.Failed, err.Error()
+	}
+	return res
+}
+
+// classify turns convert's status into the batch outcome and a one-line reason.
+func classify(res *convert.Result, dryRun bool) (Outcome, string) {
+	switch res.Status {
+	case convert.Converted:
+		return Converted, ""
+	case convert.NotEquivalent:
+		return NotEquivalent, notEquivalentReason(res)
+	case convert.Unchanged:
+		if res.Rewrites != nil && len(res.Rewrites.Applied) > 0 && dryRun {
+			return WouldConvert, ""
+		}
+		if res.Rewrites != nil && len(res.Rewrites.Declined) > 0 {
+			return Declined, declinedReason(res)
+		}
+		return Unchanged, "nothing to convert"
+	}
+	if res.Error == "" {
+		return Failed, "failed without a message"
+	}
+	return Failed, res.Error
+}
+
+func notEquivalentReason(res *convert.Result) string {
+	if res.Verification == nil || res.Verification.Worst() == nil {
+		return "the rewritten model's outputs differ from the original's"
+	}
+	w := res.Verification.Worst()
+	if w.Problem != "" {
+		return fmt.Sprintf("output %q: %s", w.Name, w.Problem)
+	}
+	return fmt.Sprintf("output %q differs by %.3g (%.3g of its largest magnitude)", w.Name, w.MaxAbsError, w.MaxRelError)
+}
+
+// declinedReason says why each candidate was left alone (the first few; the report has them all).
+func declinedReason(res *convert.Result) string {
+	const shown = 3
+	var parts []string
+	for i, d := range res.Rewrites.Declined {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(res.Rewrites.Declined)-shown))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s left %s (%s) alone: %s", d.Pass, d.Node, d.Op, d.Reason))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func failedRecord(job Job, err error) *Record {
+	return &Record{Path: job.Rel, Outcome: Failed, Reason: err.Error(),
+		Result: &convert.Result{Model: job.Source, Status: convert.Failed, Error: err.Error()}}
+}
+
+// upToDate reports whether out exists and is not older than src.
+func upToDate(src, out string) bool {
+	so, err := os.Stat(out)
+	if err != nil || !so.Mode().IsRegular() {
+		return false
+	}
+	ss, err := os.Stat(src)
+	return err == nil && !so.ModTime().Before(ss.ModTime())
+}
+
+// ownTestData is the model's test_data_set_0 folder, or "" (random inputs) when it has none.
+func ownTestData(model string) string {
+	dir := filepath.Join(filepath.Dir(model), testDataPrefix+"0")
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir
+	}
+	return ""
+}
