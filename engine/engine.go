@@ -72,6 +72,7 @@ type step struct {
 	views   map[int]int
 	macs    int64
 	release []int // owner slots whose buffers go back to the pool after this step
+	reads   []int // slots the node's subgraphs read
 }
 
 // RunContext is passed to kernels; subgraph kernels (If) use it to read outer-scope values.
@@ -222,6 +223,9 @@ type compiler struct {
 	opts   Options
 	parent *compiler
 	prog   *Program
+	// subReads are the outer values read by the subgraphs compiled for the current node (If
+	// branches): they stay alive until its step runs, and the node cannot be folded.
+	subReads []string
 }
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
@@ -373,6 +377,7 @@ func (c *compiler) addNode(n *graph.Node) error {
 		}
 		ins[i], infos[i] = s, c.prog.slots[s].info
 	}
+	c.subReads = nil
 	b, err := build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, compiler: c}, infos)
 	if err != nil {
 		return fmt.Errorf("%v: %w", n, err)
@@ -386,6 +391,9 @@ func (c *compiler) addNode(n *graph.Node) error {
 		return nil
 	}
 	st := step{node: n, kernel: b.Kernel, in: ins, views: b.Views, macs: b.MACs}
+	for _, name := range c.subReads {
+		st.reads = append(st.reads, c.prog.slotOf[name])
+	}
 	for i, name := range n.Outputs() {
 		if name == "" {
 			st.out = append(st.out, -1)
@@ -404,6 +412,9 @@ func (c *compiler) addNode(n *graph.Node) error {
 // tryFold runs a node at compile time when all its inputs are constants and its outputs are small,
 // turning its outputs into constants.
 func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) {
+	if len(c.subReads) > 0 { // its subgraphs read values only known at run time
+		return false, nil
+	}
 	for _, in := range infos {
 		if !in.Absent && in.Const == nil {
 			return false, nil
@@ -468,7 +479,7 @@ func (c *compiler) planLifetimes() {
 	}
 	last := map[int]int{}
 	for si, st := range p.steps {
-		for _, s := range append(append([]int{}, st.in...), st.out...) {
+		for _, s := range append(append(append([]int{}, st.in...), st.out...), st.reads...) {
 			if s >= 0 {
 				last[p.slots[s].owner] = si
 			}
@@ -486,7 +497,11 @@ func (c *compiler) planLifetimes() {
 // CompileSubgraph compiles a subgraph of this node (an If branch) in the node's scope.
 func (n *Node) CompileSubgraph(g *graph.Graph) (*Program, error) {
 	sub := &compiler{opts: n.compiler.opts}
-	return sub.compile(g, n.compiler)
+	p, err := sub.compile(g, n.compiler)
+	if err == nil {
+		n.compiler.subReads = append(n.compiler.subReads, p.outerRefs...)
+	}
+	return p, err
 }
 
 // RunSubgraph runs a subgraph program inside a kernel, reading outer values through rc.
