@@ -52,7 +52,7 @@ func runBatch(cmd *cobra.Command, f *convertFlags, args []string) error {
 	}
 	emit := &reportEmitter{file: reportFile}
 	if f.asJSON {
-		emit.stdout = json.NewEncoder(os.Stdout)
+		emit.stdout = jsonLine(os.Stdout)
 	}
 	opts.Emit = emit.write
 
@@ -174,7 +174,7 @@ type reportEmitter struct {
 
 func (e *reportEmitter) write(rec *batch.Record) {
 	if e.file != nil && e.err == nil {
-		e.err = json.NewEncoder(e.file).Encode(rec)
+		e.err = jsonLine(e.file).Encode(rec)
 	}
 	if e.stdout != nil {
 		e.stdout.Encode(rec)
@@ -197,4 +197,12 @@ func summaryWriter(asJSON bool) io.Writer {
 		return os.Stderr
 	}
 	return os.Stdout
+}
+
+// jsonLine is an encoder of one-line JSON that leaves <, > and & as they are (reasons and pass
+// details say "Gemm 1024->64").
+func jsonLine(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }
