@@ -59,8 +59,13 @@ func main() {
 			}
 		}
 	}
-	emitAVX2(&s, "avx2Kernel6x16")
-	decl.WriteString("//go:noescape\nfunc avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)\n\n")
+	var avx2Names []string
+	for rows := 1; rows <= avx2MR; rows++ {
+		name := fmt.Sprintf("avx2R%d", rows)
+		emitAVX2(&s, name, rows)
+		fmt.Fprintf(&decl, "//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)\n\n", name)
+		avx2Names = append(avx2Names, name)
+	}
 	emitPackCopy32(&s)
 	decl.WriteString("//go:noescape\nfunc packCopy32AVX512(dst, src *float32, ld, depth int)\n\n")
 	emitPackCopy16(&s)
@@ -82,6 +87,12 @@ func main() {
 			decl.WriteString(n + ", ")
 		}
 		decl.WriteString("},\n")
+	}
+	decl.WriteString("}\n\n")
+	decl.WriteString("// avx2Kernels[r-1] computes an r-row tile of 16 columns.\n")
+	decl.WriteString("var avx2Kernels = [avx2MR]func(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int){\n")
+	for _, n := range avx2Names {
+		decl.WriteString(n + ", ")
 	}
 	decl.WriteString("}\n")
 
@@ -234,12 +245,15 @@ func emitAVX512(w *asm, name string, rows, vecs int) {
 	w.WriteString("\n")
 }
 
-// emitAVX2 writes the full 6×16 AVX2/FMA kernel C = A·B + beta·C.
-// Edge tiles go through a temporary tile on the Go side. Like the AVX-512
-// kernels it prefetches one row of the pf stream per loop iteration.
+// emitAVX2 writes an AVX2/FMA kernel C[rows × 16] = A·B + beta·C from an
+// A panel of avx2MR rows (only the first rows read). Partial columns go
+// through a temporary tile on the Go side. Like the AVX-512 kernels it
+// prefetches one row of the pf stream per loop iteration.
 // Registers: Y0,Y1 B vectors; Y2,Y3 broadcast A values; Y4..Y15 accumulators.
-func emitAVX2(w *asm, name string) {
-	acc := func(r, v int) string { return fmt.Sprintf("Y%d", 4+r*2+v) }
+func emitAVX2(w *asm, name string, rows int) {
+	const firstAcc = 4
+	chains := chainsFor(rows*2, 16-firstAcc)
+	acc := func(chain, r, v int) string { return fmt.Sprintf("Y%d", firstAcc+(chain*rows+r)*2+v) }
 	aStep, bStep := avx2MR*4, avx2NR*4
 	fmt.Fprintf(w, "// func %s(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
@@ -252,20 +266,22 @@ func emitAVX2(w *asm, name string) {
 	w.op("MOVQ c+24(FP), DI")
 	w.op("MOVQ ldc+32(FP), SI")
 	w.op("SHLQ $2, SI")
-	for r := 0; r < avx2MR; r++ {
-		for v := 0; v < 2; v++ {
-			w.op("VXORPS %[1]s, %[1]s, %[1]s", acc(r, v))
+	for c := 0; c < chains; c++ {
+		for r := 0; r < rows; r++ {
+			for v := 0; v < 2; v++ {
+				w.op("VXORPS %[1]s, %[1]s, %[1]s", acc(c, r, v))
+			}
 		}
 	}
-	step := func(u int) {
+	step := func(u, chain int) {
 		for v := 0; v < 2; v++ {
 			w.op("VMOVUPS %d(BX), Y%d", u*bStep+v*32, v)
 		}
-		for r := 0; r < avx2MR; r++ {
+		for r := 0; r < rows; r++ {
 			t := 2 + r%2
 			w.op("VBROADCASTSS %d(AX), Y%d", u*aStep+r*4, t)
 			for v := 0; v < 2; v++ {
-				w.op("VFMADD231PS Y%d, Y%d, %s", t, v, acc(r, v))
+				w.op("VFMADD231PS Y%d, Y%d, %s", t, v, acc(chain, r, v))
 			}
 		}
 	}
@@ -273,7 +289,7 @@ func emitAVX2(w *asm, name string) {
 	w.op("JL tail")
 	w.label("loop")
 	for u := 0; u < unroll; u++ {
-		step(u)
+		step(u, u%chains)
 		if u < 2 {
 			// Two lines cover a 64-byte row whatever its alignment.
 			w.op("PREFETCHT1 %d(R12)", []int{0, 63}[u])
@@ -287,36 +303,43 @@ func emitAVX2(w *asm, name string) {
 	w.op("JGE loop")
 	w.label("tail")
 	w.op("TESTQ CX, CX")
-	w.op("JZ store")
+	w.op("JZ reduce")
 	w.label("tailloop")
-	step(0)
+	step(0, 0)
 	w.op("ADDQ $%d, AX", aStep)
 	w.op("ADDQ $%d, BX", bStep)
 	w.op("DECQ CX")
 	w.op("JNZ tailloop")
-	w.label("store")
+	w.label("reduce")
+	for c := 1; c < chains; c++ {
+		for r := 0; r < rows; r++ {
+			for v := 0; v < 2; v++ {
+				w.op("VADDPS %s, %s, %s", acc(c, r, v), acc(0, r, v), acc(0, r, v))
+			}
+		}
+	}
 	w.comment("beta == 0 must not read C: it may hold NaN.")
 	w.op("MOVL beta+40(FP), DX")
 	w.op("TESTL $0x7fffffff, DX")
 	w.op("JZ overwrite")
 	w.op("VBROADCASTSS beta+40(FP), Y0")
-	for r := 0; r < avx2MR; r++ {
+	for r := 0; r < rows; r++ {
 		for v := 0; v < 2; v++ {
-			w.op("VFMADD231PS %d(DI), Y0, %s", v*32, acc(r, v))
-			w.op("VMOVUPS %s, %d(DI)", acc(r, v), v*32)
+			w.op("VFMADD231PS %d(DI), Y0, %s", v*32, acc(0, r, v))
+			w.op("VMOVUPS %s, %d(DI)", acc(0, r, v), v*32)
 		}
-		if r < avx2MR-1 {
+		if r < rows-1 {
 			w.op("ADDQ SI, DI")
 		}
 	}
 	w.op("VZEROUPPER")
 	w.op("RET")
 	w.label("overwrite")
-	for r := 0; r < avx2MR; r++ {
+	for r := 0; r < rows; r++ {
 		for v := 0; v < 2; v++ {
-			w.op("VMOVUPS %s, %d(DI)", acc(r, v), v*32)
+			w.op("VMOVUPS %s, %d(DI)", acc(0, r, v), v*32)
 		}
-		if r < avx2MR-1 {
+		if r < rows-1 {
 			w.op("ADDQ SI, DI")
 		}
 	}

@@ -99,9 +99,10 @@ func mergeRow(dst, src []float32, beta float32) {
 	}
 }
 
-// viaTempTile runs a kernel that only knows full mr×nr tiles on a partial tile:
-// it computes the whole tile into a scratch buffer and merges the valid part.
-func viaTempTile(full func(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int), mr, nr int,
+// viaTempTile runs a kernel that only knows full nr-column tiles on a tile
+// of fewer columns: it computes the full width into a scratch buffer and
+// merges the valid part.
+func viaTempTile(full func(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int), nr int,
 	k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int) {
 	var tmp [maxTile]float32
 	full(k, a, b, &tmp[0], nr, 0, pf, pfStride)

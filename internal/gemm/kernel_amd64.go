@@ -39,7 +39,8 @@ func avx512Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, 
 	avx512Kernels[vecs-1][rows-1](k, a, b, c, ldc, beta, mask, pf, pfStride)
 }
 
-// avx2Kernel is the classic 6×16 FMA tile: 12 ymm accumulators.
+// avx2Kernel is the classic 6×16 FMA tile: 12 ymm accumulators. Partial
+// tiles use row-specific kernels, and a temporary tile for partial columns.
 var avx2Kernel = &kernel{
 	name: "avx2fma",
 	mr:   avx2MR, nr: avx2NR,
@@ -53,11 +54,12 @@ var avx2Kernel = &kernel{
 }
 
 func avx2Tile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int, pf *float32, pfStride int) {
-	if rows == avx2MR && cols == avx2NR {
-		avx2Kernel6x16(k, a, b, c, ldc, beta, pf, pfStride)
+	kernel := avx2Kernels[rows-1]
+	if cols == avx2NR {
+		kernel(k, a, b, c, ldc, beta, pf, pfStride)
 		return
 	}
-	viaTempTile(avx2Kernel6x16, avx2MR, avx2NR, k, a, b, c, ldc, beta, rows, cols, pf, pfStride)
+	viaTempTile(kernel, avx2NR, k, a, b, c, ldc, beta, rows, cols, pf, pfStride)
 }
 
 func avx2Axpy(alpha float32, x, y []float32) {

@@ -75,7 +75,22 @@ func avx512R12V1(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf
 func avx512R12V2(k int, a, b, c *float32, ldc int, beta float32, mask uint32, pf *float32, pfStride int)
 
 //go:noescape
-func avx2Kernel6x16(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+func avx2R1(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+
+//go:noescape
+func avx2R2(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+
+//go:noescape
+func avx2R3(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+
+//go:noescape
+func avx2R4(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+
+//go:noescape
+func avx2R5(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
+
+//go:noescape
+func avx2R6(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int)
 
 //go:noescape
 func packCopy32AVX512(dst, src *float32, ld, depth int)
@@ -100,3 +115,7 @@ var avx512Kernels = [2][avx512MR]func(k int, a, b, c *float32, ldc int, beta flo
 	{avx512R1V1, avx512R2V1, avx512R3V1, avx512R4V1, avx512R5V1, avx512R6V1, avx512R7V1, avx512R8V1, avx512R9V1, avx512R10V1, avx512R11V1, avx512R12V1},
 	{avx512R1V2, avx512R2V2, avx512R3V2, avx512R4V2, avx512R5V2, avx512R6V2, avx512R7V2, avx512R8V2, avx512R9V2, avx512R10V2, avx512R11V2, avx512R12V2},
 }
+
+// avx2Kernels[r-1] computes an r-row tile of 16 columns.
+var avx2Kernels = [avx2MR]func(k int, a, b, c *float32, ldc int, beta float32, pf *float32, pfStride int){
+	avx2R1, avx2R2, avx2R3, avx2R4, avx2R5, avx2R6}
