@@ -36,6 +36,8 @@ func (pr *problem) solve() {
 		pr.solveRowVector()
 	case pr.n == 1 && pr.pa == nil && pr.pb == nil && !pr.a.trans:
 		pr.solveColumnVector()
+	case pr.n == 1 && pr.pa != nil:
+		pr.solvePackedColumnVector()
 	default:
 		pr.solveBlocked()
 	}

@@ -74,6 +74,8 @@ func main() {
 	decl.WriteString("//go:noescape\nfunc packTranspose4AVX512(dst *float32, width int, src *float32, ld, count int)\n\n")
 	emitPackTranspose4(&s, "packTranspose4AVX2", 8)
 	decl.WriteString("//go:noescape\nfunc packTranspose4AVX2(dst *float32, width int, src *float32, ld, count int)\n\n")
+	emitPanelGemv(&s)
+	decl.WriteString("//go:noescape\nfunc panelGemvAVX512(depth int, a, x, y *float32, mask uint32)\n\n")
 	emitAxpy(&s)
 	decl.WriteString("//go:noescape\nfunc axpyAVX2(n int, alpha float32, x, y *float32)\n\n")
 	emitDot(&s)
@@ -458,6 +460,56 @@ func emitPackTranspose4(w *asm, name string, lanesPerVector int) {
 	w.op("DECQ CX")
 	w.op("JNZ loop")
 	w.label("done")
+	w.op("VZEROUPPER")
+	w.op("RET")
+	w.WriteString("\n")
+}
+
+// emitPanelGemv writes y[r] += Σ_p a[p·avx512MR + r]·x[p] for the rows r
+// selected by mask: a packed A panel times a vector. Each p is one masked load
+// of the panel row and one FMA with x[p] broadcast from memory; four
+// accumulators hide the FMA latency.
+func emitPanelGemv(w *asm) {
+	aStep := avx512MR * 4
+	w.WriteString("// func panelGemvAVX512(depth int, a, x, y *float32, mask uint32)\n")
+	w.WriteString("TEXT ·panelGemvAVX512(SB), NOSPLIT, $0-36\n")
+	w.op("MOVQ depth+0(FP), CX")
+	w.op("MOVQ a+8(FP), AX")
+	w.op("MOVQ x+16(FP), BX")
+	w.op("MOVQ y+24(FP), DI")
+	w.op("MOVL mask+32(FP), DX")
+	w.op("KMOVW DX, K1")
+	for c := 0; c < 4; c++ {
+		w.op("VPXORD Z%[1]d, Z%[1]d, Z%[1]d", c)
+	}
+	w.op("CMPQ CX, $4")
+	w.op("JL tail")
+	w.label("loop")
+	for u := 0; u < 4; u++ {
+		w.op("VMOVUPS.Z %d(AX), K1, Z%d", u*aStep, 4+u)
+		w.op("VFMADD231PS.BCST %d(BX), Z%d, Z%d", u*4, 4+u, u)
+	}
+	w.op("ADDQ $%d, AX", 4*aStep)
+	w.op("ADDQ $16, BX")
+	w.op("SUBQ $4, CX")
+	w.op("CMPQ CX, $4")
+	w.op("JGE loop")
+	w.label("tail")
+	w.op("TESTQ CX, CX")
+	w.op("JZ done")
+	w.op("VMOVUPS.Z (AX), K1, Z4")
+	w.op("VFMADD231PS.BCST (BX), Z4, Z0")
+	w.op("ADDQ $%d, AX", aStep)
+	w.op("ADDQ $4, BX")
+	w.op("DECQ CX")
+	w.op("JMP tail")
+	w.label("done")
+	w.op("VADDPS Z1, Z0, Z0")
+	w.op("VADDPS Z3, Z2, Z2")
+	w.op("VADDPS Z2, Z0, Z0")
+	w.op("VMOVUPS.Z (DI), K1, Z1")
+	w.op("VADDPS Z1, Z0, Z0")
+	w.op("VMOVUPS Z0, K1, (DI)")
 	w.op("VZEROUPPER")
 	w.op("RET")
 	w.WriteString("\n")

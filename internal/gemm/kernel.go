@@ -29,6 +29,10 @@ type kernel struct {
 	copyPanelB func(dst, src *float32, ld, depth int)
 	transpose4 func(dst *float32, width int, src *float32, ld, count int)
 
+	// panelGemv, if not nil, is the assembly for panelTimesVector with
+	// y[r] selected by bit r of mask.
+	panelGemv func(depth int, a, x, y *float32, mask uint32)
+
 	// axpy computes y += alpha·x; dot returns x·y (len(x) == len(y)).
 	axpy func(alpha float32, x, y []float32)
 	dot  func(x, y []float32) float32
@@ -81,6 +85,25 @@ func genericTile(k int, a, b, c *float32, ldc int, beta float32, rows, cols int,
 }
 
 func noPrefetch(int) int { return 0 }
+
+// panelTimesVector adds panel·x to y for a packed A panel of depth len(x):
+// y[r] += Σ_p panel[p·mr + r]·x[p] for r < len(y) ≤ mr.
+func (kern *kernel) panelTimesVector(panel, x, y []float32) {
+	if len(x) == 0 || len(y) == 0 {
+		return
+	}
+	panel = panel[:len(x)*kern.mr]
+	if kern.panelGemv != nil {
+		kern.panelGemv(len(x), &panel[0], &x[0], &y[0], uint32(1)<<len(y)-1)
+		return
+	}
+	for p, xp := range x {
+		row := panel[p*kern.mr : p*kern.mr+len(y)]
+		for r, v := range row {
+			y[r] += v * xp
+		}
+	}
+}
 
 // mergeRow stores dst = src + beta·dst, never reading dst when beta == 0.
 func mergeRow(dst, src []float32, beta float32) {

@@ -26,6 +26,7 @@ var avx512Kernel = &kernel{
 	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
 	copyPanelB:        packCopy32AVX512,
 	transpose4:        packTranspose4AVX512,
+	panelGemv:         panelGemvAVX512,
 	axpy:              avx2Axpy,
 	dot:               avx2Dot,
 }

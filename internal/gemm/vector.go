@@ -8,13 +8,7 @@ const rowVectorChunk = 2048
 // fully connected layer with batch 1) as dot products of the rows of A with
 // the column of B, reading A once instead of packing it.
 func (pr *problem) solveColumnVector() {
-	x := pr.b.data[:pr.k:pr.k]
-	if !pr.b.trans && pr.b.ld != 1 {
-		x = make([]float32, pr.k)
-		for p := range x {
-			x[p] = pr.b.data[p*pr.b.ld]
-		}
-	}
+	x := pr.columnOfB()
 	threads := threadCount(pr.m * pr.k)
 	parallel(splitRange(pr.m, 16, threads), func(lo, hi int) {
 		a, lda, dot := pr.a.data, pr.a.ld, pr.kern.dot
@@ -26,6 +20,45 @@ func (pr *problem) solveColumnVector() {
 			pr.c[i*pr.ldc] = v
 		}
 	})
+}
+
+// solvePackedColumnVector computes a single column of C from a pre-packed A:
+// each panel is multiplied by the vector directly, where a register tile
+// would waste all but one of its columns.
+func (pr *problem) solvePackedColumnVector() {
+	x := pr.columnOfB()
+	kern, pa := pr.kern, pr.pa
+	step := kern.sliceDepth(pr.k)
+	threads := threadCount(pr.m * pr.k)
+	parallel(splitRange(pr.m, kern.mr, threads), func(lo, hi int) {
+		y := make([]float32, hi-lo)
+		for pc := 0; pc < pr.k; pc += step {
+			depth := min(step, pr.k-pc)
+			panels := pa.panels(pc, depth, lo)
+			for i := 0; i < hi-lo; i += kern.mr {
+				kern.panelTimesVector(panels[i*depth:], x[pc:pc+depth], y[i:min(i+kern.mr, hi-lo)])
+			}
+		}
+		for i, v := range y {
+			ci := (lo + i) * pr.ldc
+			if pr.beta != 0 {
+				v += pr.beta * pr.c[ci]
+			}
+			pr.c[ci] = v
+		}
+	})
+}
+
+// columnOfB returns the single column of a k×1 B as a contiguous vector.
+func (pr *problem) columnOfB() []float32 {
+	if pr.b.trans || pr.b.ld == 1 {
+		return pr.b.data[:pr.k:pr.k]
+	}
+	x := make([]float32, pr.k)
+	for p := range x {
+		x[p] = pr.b.data[p*pr.b.ld]
+	}
+	return x
 }
 
 // solveRowVector computes a single row of C (m == 1, as in a fully connected

@@ -105,6 +105,9 @@ func packTranspose4AVX512(dst *float32, width int, src *float32, ld, count int)
 func packTranspose4AVX2(dst *float32, width int, src *float32, ld, count int)
 
 //go:noescape
+func panelGemvAVX512(depth int, a, x, y *float32, mask uint32)
+
+//go:noescape
 func axpyAVX2(n int, alpha float32, x, y *float32)
 
 //go:noescape
