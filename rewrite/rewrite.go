@@ -195,6 +195,7 @@ func Run(m *graph.Model, passes []*Pass, opts Options, dryRun bool) (*Report, er
 		if err := p.Run(ctx); err != nil {
 			return report, fmt.Errorf("pass %s: %w", p.Name, err)
 		}
+		opts = ctx.Options // a pass may bind dims it made symbolic (fc-to-conv --spatial)
 	}
 	return report, nil
 }
