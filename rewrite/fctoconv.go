@@ -168,16 +168,16 @@ type lval struct {
 type lkind int
 
 const (
-	kSame       lkind = iota // the stand-in is an existing value (from): no node
-	kUnsqueeze               // Unsqueeze(from, axes)
-	kTransposeIn             // Transpose(from, perm)
-	kSeqIn                   // Transpose(from, 0,2,1) then Unsqueeze(3)
-	kReduce                  // the reduce op of n on from (or ins[0]), axes, keepdims=1
-	kFC                      // Conv
-	kCopy                    // n's op on the stand-ins, constants remapped
-	kSoftmax                 // n's op with axis=1
-	kAbsorb                  // nhwc Transpose(0,3,1,2): its output is the input's stand-in
-	kSqueezeOut              // seq Transpose(0,2,1): its output is Squeeze(3) of the stand-in
+	kSame        lkind = iota // the stand-in is an existing value (from): no node
+	kUnsqueeze                // Unsqueeze(from, axes)
+	kTransposeIn              // Transpose(from, perm)
+	kSeqIn                    // Transpose(from, 0,2,1) then Unsqueeze(3)
+	kReduce                   // the reduce op of n on from (or ins[0]), axes, keepdims=1
+	kFC                       // Conv
+	kCopy                     // n's op on the stand-ins, constants remapped
+	kSoftmax                  // n's op with axis=1
+	kAbsorb                   // nhwc Transpose(0,3,1,2): its output is the input's stand-in
+	kSqueezeOut               // seq Transpose(0,2,1): its output is Squeeze(3) of the stand-in
 )
 
 // lnode is a node of the 4-D world: a stand-in source, a converted FC, or a carried op.

@@ -258,6 +258,7 @@ func (p *fcPlanner) spatial() error {
 					a.Extra = map[string]any{}
 				}
 				a.Extra["spatial"] = true
+				a.Extra["dims"] = maps.Clone(p.ctx.Options.Engine.Dims)
 				ns := newShapes[b.orig]
 				a.Detail += fmt.Sprintf("; spatial: output %q is now %v (%v at twice the input size)", b.orig, ns[0], ns[1])
 			}

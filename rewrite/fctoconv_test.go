@@ -422,6 +422,59 @@ func fcCases() []fcCase {
 			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "8", "8")
 		}}})
 
+	// Spatial with an FC result that is also a graph output (the Conv output feeds the next Conv,
+	// so the output is an Identity of it) and a Softmax after the last FC.
+	add(fcCase{name: "spatial-two-outputs", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		f := gapFlatten(b, trunk(b, 1, 16))
+		h := gemmB(b, "fc1", f, 16, 12, true, []int{12})
+		b.Output(h, tensor.Float, 1, 12)
+		y := gemmB(b, "fc2", b.Node("Relu", []string{h}), 12, 4, true, []int{4})
+		y = b.Node("Softmax", []string{y}, graph.IntAttr("axis", -1))
+		b.Output(y, tensor.Float, 1, 4)
+		return b
+	}, opts: Options{Spatial: true}, want: fcWant{applied: 2, ops: map[string]int{"Flatten": 0, "Identity": 1, "Softmax": 1},
+		check: func(t *testing.T, m *graph.Model, r *Report) {
+			wantDims(t, m.Graph.Proto.Output[0], "1", "12", "1", "1")
+			wantDims(t, m.Graph.Proto.Output[1], "1", "4", "1", "1")
+		}}, eng: engine.Options{Dims: map[string]int{"height": 8, "width": 8}}})
+	// Opset 11: Squeeze/Unsqueeze take axes as attributes.
+	add(fcCase{name: "matmul-3d-all-opset11", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(11)
+		x := b.Input("x", tensor.Float, 2, 5, 16)
+		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{x, b.Init("w1", rnd(16, 32))})}), b.Init("w2", rnd(32, 8))})
+		b.Output(y, tensor.Float, 2, 5, 8)
+		return b
+	}, opts: Options{Scope: "all"}, want: fcWant{applied: 2, ops: map[string]int{"MatMul": 0, "Transpose": 2, "Unsqueeze": 1, "Squeeze": 1},
+		check: func(t *testing.T, m *graph.Model, r *Report) {
+			for _, n := range m.Graph.Nodes {
+				if (n.OpType() == "Squeeze" || n.OpType() == "Unsqueeze") && (len(n.Inputs()) != 1 || n.Attr("axes") == nil) {
+					t.Errorf("%v at opset 11 must carry its axes as an attribute", n)
+				}
+			}
+		}}})
+	// value_info of the values the rewrite removes goes; that of kept values stays.
+	add(fcCase{name: "stale-value-info", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		m := trunk(b, 1, 16)
+		f := gapFlatten(b, m)
+		h := b.Node("Relu", []string{gemmB(b, "fc1", f, 16, 12, true, []int{12})})
+		y := gemmB(b, "fc2", h, 12, 4, true, []int{4})
+		b.Output(y, tensor.Float, 1, 4)
+		g := b.Proto().Graph
+		g.ValueInfo = append(g.ValueInfo, onnxbuild.ValueInfo(m, tensor.Float, 1, 16, 8, 8), onnxbuild.ValueInfo(f, tensor.Float, 1, 16),
+			onnxbuild.ValueInfo(h, tensor.Float, 1, 12))
+		return b
+	}, want: fcWant{applied: 2, check: func(t *testing.T, m *graph.Model, r *Report) {
+		if len(m.Graph.Proto.ValueInfo) != 1 || m.Graph.Proto.ValueInfo[0].GetName() != "Relu_3" {
+			var names []string
+			for _, vi := range m.Graph.Proto.ValueInfo {
+				names = append(names, vi.GetName())
+			}
+			t.Errorf("value_info %v, want only the trunk's Relu_3", names)
+		}
+	}}})
+
 	// Declines.
 	add(fcCase{name: "decline-transA", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
@@ -908,4 +961,21 @@ func headsLeft(g *graph.Graph, left []string) []string {
 		}
 	}
 	return out
+}
+
+// TestFCToConvThenAnotherPass: after --spatial makes the input size symbolic, a later pass still
+// infers shapes (the pass binds "height" and "width" for the passes after it).
+func TestFCToConvThenAnotherPass(t *testing.T) {
+	b := onnxbuild.New(13)
+	f := gapFlatten(b, trunk(b, 1, 16))
+	y := gemmB(b, "fc", f, 16, 10, true, []int{10})
+	b.Output(y, tensor.Float, 1, 10)
+	m := b.Model()
+	report, err := Run(m, []*Pass{FCToConv, FCToConv}, Options{Spatial: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Applied) != 1 {
+		t.Errorf("%d applications, want 1 (the second run has nothing left to convert)", len(report.Applied))
+	}
 }
