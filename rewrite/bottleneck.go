@@ -79,6 +79,7 @@ type convSite struct {
 	strideReduced bool
 
 	matrix    *mat.Dense
+	values    []float64 // singular values of the matrix (of matrix·L when calibrated)
 	fact      *lowrank.Factorisation
 	breakEven int                 // largest rank that still saves MACs
 	cov       *lowrank.Covariance // input channel statistics, when calibrating
@@ -120,7 +121,11 @@ func runBottleneck(ctx *Context) error {
 	if err != nil {
 		return err
 	}
-	if err := factoriseAll(sites, policy.calibrated && env.calibrationSource != ""); err != nil {
+	weighted := policy.calibrated && env.calibrationSource != ""
+	// The exact policy declines most layers (trained and random weights alike are full rank), and
+	// deciding that needs only the singular values.
+	valuesOnly := policy.kind == policyExact
+	if err := forEachSite(sites, func(s *convSite) error { return factoriseSite(s, weighted, valuesOnly) }); err != nil {
 		return err
 	}
 	var choices []rankChoice
@@ -229,27 +234,23 @@ func breakEvenRank(s *convSite) int {
 	return min(r, s.fullRank())
 }
 
-// factoriseAll decomposes every site's weight, on all cores (one SVD of a 4608x512 matrix takes
-// about a second).
-func factoriseAll(sites []*convSite, weighted bool) error {
-	jobs := make(chan *convSite)
+// forEachSite runs fn on every site, on all cores (one SVD of a 4608x512 matrix takes about a
+// second).
+func forEachSite(sites []*convSite, fn func(*convSite) error) error {
+	jobs := make(chan int)
 	errs := make([]error, len(sites))
-	index := map[*convSite]int{}
-	for i, s := range sites {
-		index[s] = i
-	}
 	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(sites)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range jobs {
-				errs[index[s]] = factoriseSite(s, weighted)
+			for i := range jobs {
+				errs[i] = fn(sites[i])
 			}
 		}()
 	}
-	for _, s := range sites {
-		jobs <- s
+	for i := range sites {
+		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
@@ -261,19 +262,40 @@ func factoriseAll(sites []*convSite, weighted bool) error {
 	return nil
 }
 
-func factoriseSite(s *convSite, weighted bool) error {
+// factoriseSite computes a site's singular values, and unless valuesOnly its factorisation
+// (weighted by its input covariance when calibrating).
+func factoriseSite(s *convSite, weighted, valuesOnly bool) error {
 	s.matrix = lowrank.WeightMatrix(s.weight.Float64s(), s.cout, s.cin, s.taps)
 	var err error
-	if weighted && s.cov != nil {
+	switch {
+	case valuesOnly:
+		s.values, err = lowrank.SingularValues(s.matrix)
+		return err
+	case weighted && s.cov != nil:
 		cov, cerr := s.cov.Regularised()
 		if cerr != nil {
 			return cerr
 		}
 		s.fact, err = lowrank.Weighted(s.matrix, cov)
-	} else {
+	default:
 		s.fact, err = lowrank.Plain(s.matrix)
 	}
+	if err == nil {
+		s.values = s.fact.Values
+	}
 	return err
+}
+
+// factorisation is the site's factorisation, made now (plain SVD) if only the values were computed.
+func (s *convSite) factorisation() (*lowrank.Factorisation, error) {
+	if s.fact == nil {
+		f, err := lowrank.Plain(s.matrix)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", s.node, err)
+		}
+		s.fact = f
+	}
+	return s.fact, nil
 }
 
 // convWeights are the two convs' weights at rank r, as tensors.

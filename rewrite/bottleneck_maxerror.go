@@ -5,29 +5,34 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/fcconv/fcconv/internal/lowrank"
 )
 
 // MaxError rank selection, in the spirit of AIMET's greedy compression-ratio selection:
 //
 //  1. Per layer: each candidate conv is factorised at a ladder of ranks below its break-even rank,
 //     and each rank's error is measured on that layer alone (its captured input through the two
-//     convs, against its captured output).
+//     convs, against its captured output). One run of the whole model with only that layer at its
+//     highest rank gives the layer's gain: model error per unit of layer error (errors shrink or
+//     grow on their way to the output, by a different factor for each layer). A layer whose
+//     smallest step already breaks the limit is declined.
 //  2. Globally: the error budget is spent greedily, always on the step (a layer moving to a lower
-//     rank) that saves the most MACs per unit of added layer error, while the sum of the chosen
-//     layers' errors stays within the budget.
+//     rank) that saves the most MACs per unit of predicted model error (gain x layer error), while
+//     the sum of the chosen layers' predicted errors stays within the budget.
 //  3. End to end: the rewritten model is run and its outputs compared with the original's. Over
 //     the limit, the layers contributing the most error are backed off (to a higher rank, or left
-//     alone) and the model is checked again; well under it, the budget grows (layer errors are
-//     relative to each layer's own output and usually shrink on their way to the model's output)
-//     and the selection is made again. The best selection measured within the limit wins.
+//     alone) and the model is checked again; well under it (errors of different layers partly
+//     cancel, so the sum overestimates), the budget grows and the selection is made again. The
+//     best selection measured within the limit wins.
 
 // rankLadder are the candidate ranks, as shares of the break-even rank: each step saves roughly
 // the same share of the layer's MACs, finer near break-even where the errors are smallest.
 var rankLadder = []float64{0.99, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05}
 
-// maxLayerErrorTried stops a layer's ladder once an error is this many times the model's limit:
-// lower ranks would only be worse, and no budget growth reaches them.
-const maxLayerErrorTried = 50
+// ladderCutoff stops a layer's ladder once a rank's predicted model error passes this many times
+// the limit: alone it would already fail the end-to-end check, and lower ranks only do worse.
+const ladderCutoff = 2
 
 // maxModelChecks bounds the end-to-end runs of the rewritten model.
 const maxModelChecks = 8
@@ -36,13 +41,17 @@ const maxModelChecks = 8
 type rankOption struct {
 	rank  int
 	saved int64
-	err   float64
+	err   float64 // the layer's own relative output error
+	cost  float64 // the predicted model error: the layer's gain x err
 }
 
 // layerCurve holds a layer's measured options, by increasing MACs saved (decreasing rank).
 type layerCurve struct {
 	site    *convSite
 	options []rankOption
+	gain    float64
+	// firstModelError is the model's measured error with only this layer at its highest rank.
+	firstModelError float64
 }
 
 // selection is an option index per layer (-1: not factorised).
@@ -76,8 +85,8 @@ func selectWithinMaxError(ctx *Context, sites []*convSite, env *measureEnv, p ra
 		}
 		if j < 0 {
 			first := c.options[0]
-			ctx.Declined(c.site.node, "max error %g: not selected (the smallest step, rank %d, costs layer error %.3g for %.1f%% of its MACs; the budget went to other layers)",
-				p.maxError, first.rank, first.err, 100*float64(first.saved)/float64(c.site.macsBefore()))
+			ctx.Declined(c.site.node, "max error %g: not selected (the smallest step, rank %d, costs model error %.3g for %.1f%% of its MACs; the budget went to other layers)",
+				p.maxError, first.rank, first.cost, 100*float64(first.saved)/float64(c.site.macsBefore()))
 			continue
 		}
 		o := c.options[j]
@@ -86,56 +95,73 @@ func selectWithinMaxError(ctx *Context, sites []*convSite, env *measureEnv, p ra
 	return choices
 }
 
-// measureCurves measures each site's rank ladder; sites with no rank under the cap are declined.
+// measureCurves measures each site's rank ladder and gain; sites that cannot take even the
+// smallest step are declined.
 func measureCurves(ctx *Context, sites []*convSite, env *measureEnv, limit float64) []layerCurve {
 	var curves []layerCurve
 	for _, s := range sites {
-		c := layerCurve{site: s}
-		var failure error
-		for _, r := range ladderRanks(s) {
-			e, err := env.layerError(s, r)
-			if err != nil {
-				failure = err
-				break
-			}
-			if e > maxLayerErrorTried*limit {
-				break
-			}
-			c.options = append(c.options, rankOption{rank: r, saved: s.macsBefore() - s.macsAt(r), err: e})
+		c, reason := measureCurve(s, env, limit)
+		if reason != "" {
+			ctx.Declined(s.node, "max error %g: %s", limit, reason)
+			continue
 		}
-		switch {
-		case failure != nil:
-			ctx.Declined(s.node, "max error %g: cannot measure the layer: %v", limit, failure)
-		case len(c.options) == 0:
-			ctx.Declined(s.node, "max error %g: even rank %d (break-even %d of %d) changes the layer's output by more than %g times the limit",
-				limit, ladderRanks(s)[0], s.breakEven, s.fullRank(), float64(maxLayerErrorTried))
-		default:
-			curves = append(curves, c)
-		}
+		curves = append(curves, c)
 	}
 	return curves
 }
 
-// ladderRanks are a site's candidate ranks, highest first, without repeats.
-func ladderRanks(s *convSite) []int {
-	var ranks []int
-	for _, share := range rankLadder {
-		r := max(1, int(share*float64(s.breakEven)))
-		if len(ranks) == 0 || r < ranks[len(ranks)-1] {
-			ranks = append(ranks, r)
+func measureCurve(s *convSite, env *measureEnv, limit float64) (layerCurve, string) {
+	c := layerCurve{site: s}
+	for i, r := range ladderRanks(s) {
+		e, err := env.layerError(s, r)
+		if err != nil {
+			return c, fmt.Sprintf("cannot measure the layer: %v", err)
 		}
+		if i == 0 {
+			modelErr, err := env.modelError([]rankChoice{{site: s, rank: r}})
+			if err != nil {
+				return c, fmt.Sprintf("cannot run the model with the layer factorised: %v", err)
+			}
+			if modelErr > limit {
+				return c, fmt.Sprintf("even the smallest step, rank %d of %d (break-even %d), changes the model's output by %.3g (the layer's by %.3g)",
+					r, s.fullRank(), s.breakEven, modelErr, e)
+			}
+			c.gain, c.firstModelError = modelErr/max(e, 1e-12), modelErr
+		}
+		if i > 0 && c.gain*e > ladderCutoff*limit {
+			break
+		}
+		c.options = append(c.options, rankOption{rank: r, saved: s.macsBefore() - s.macsAt(r), err: e, cost: c.gain * e})
 	}
-	return ranks
+	return c, ""
+}
+
+// ladderRanks are a site's candidate ranks, highest first, without repeats: shares of the
+// break-even rank, and the numerical rank when it saves MACs (an exactly low-rank layer is free).
+func ladderRanks(s *convSite) []int {
+	ranks := map[int]bool{}
+	for _, share := range rankLadder {
+		ranks[max(1, int(share*float64(s.breakEven)))] = true
+	}
+	if r := lowrank.NumericalRank(s.values, s.cout*s.taps, s.cin); r >= 1 && r <= s.breakEven {
+		ranks[r] = true
+	}
+	var out []int
+	for r := range ranks {
+		out = append(out, r)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(out)))
+	return out
 }
 
 // searchSelection alternates greedy allocation and end-to-end checks (see the top of the file).
 // It returns the best selection measured within the limit (nil if none) and its measured error.
 func searchSelection(ctx *Context, curves []layerCurve, env *measureEnv, limit float64) (selection, float64) {
-	var best selection
-	bestSaved, bestErr := int64(-1), -1.0
+	best, bestErr := bestSingleLayer(curves)
+	bestSaved := savedMACs(curves, best)
 	tried := map[string]bool{}
-	budget := limit
-	safe, unsafe := 0.0, math.Inf(1) // predicted errors known to pass and to fail
+	// Budgets known to give a selection within the limit (passing) and over it (failing).
+	budget, passing, failing := limit, 0.0, math.Inf(1)
 	sel := greedySelection(curves, budget)
 	for check := 0; check < maxModelChecks && sel != nil && !tried[sel.key()]; check++ {
 		tried[sel.key()] = true
@@ -151,25 +177,76 @@ func searchSelection(ctx *Context, curves []layerCurve, env *measureEnv, limit f
 			if saved := savedMACs(curves, sel); saved > bestSaved {
 				best, bestSaved, bestErr = sel, saved, measured
 			}
-			safe = max(safe, predicted)
 			if measured >= 0.85*limit {
 				break
 			}
-			budget = predicted * min(4, 0.95*limit/max(measured, 1e-12))
-			if !math.IsInf(unsafe, 1) {
-				budget = min(budget, math.Sqrt(safe*unsafe))
-			}
+			passing = max(passing, budget)
+			budget = nextBudget(passing, failing, budget*min(2, 0.95*limit/max(measured, 1e-12)))
 			sel = greedySelection(curves, budget)
 			continue
 		}
-		unsafe = min(unsafe, predicted)
-		sel = backOff(curves, sel, max(safe, predicted*0.9*limit/measured))
+		// The gains were measured at each layer's highest rank and underestimate deeper cuts: charge
+		// the chosen steps what they really cost, then back off the largest contributors.
+		failing = min(failing, budget)
+		recalibrate(curves, sel, measured/predicted)
+		sel = backOff(curves, sel, 0.9*limit)
+		if sel == nil || tried[sel.key()] {
+			budget = nextBudget(passing, failing, budget)
+			sel = greedySelection(curves, budget)
+		}
 	}
 	return best, bestErr
 }
 
-// greedySelection spends a budget of summed layer errors on the steps with the most MACs saved per
-// unit of error. A step may jump several options of a layer, so a ladder whose errors do not grow
+// nextBudget is want, kept strictly between the largest passing and the smallest failing budget
+// (their midpoint when want is outside).
+func nextBudget(passing, failing, want float64) float64 {
+	if math.IsInf(failing, 1) || (want > passing && want < failing) {
+		return want
+	}
+	return (passing + failing) / 2
+}
+
+// bestSingleLayer is the layer whose highest rank saves the most MACs: measuring its gain already
+// checked it within the limit on its own.
+func bestSingleLayer(curves []layerCurve) (selection, float64) {
+	sel := make(selection, len(curves))
+	bestLayer := -1
+	for i, c := range curves {
+		sel[i] = -1
+		if bestLayer < 0 || c.options[0].saved > curves[bestLayer].options[0].saved {
+			bestLayer = i
+		}
+	}
+	sel[bestLayer] = 0
+	return sel, curves[bestLayer].firstModelError
+}
+
+// recalibrate corrects the predicted costs of a selection measured at factor times its
+// prediction (when above 1). Each selected step is charged factor times its cost, deeper steps of
+// the same layer likewise, and the steps between the layer's first (whose cost was measured) and
+// the selected one by a share growing linearly towards factor: a layer's gain is rarely constant
+// over its ranks, and errors grow faster than linearly once a cut reaches large singular values.
+func recalibrate(curves []layerCurve, sel selection, factor float64) {
+	if factor <= 1 {
+		return
+	}
+	for i, j := range sel {
+		if j < 0 {
+			continue
+		}
+		for k := range curves[i].options {
+			scale := factor
+			if k < j {
+				scale = 1 + (factor-1)*float64(k)/float64(j)
+			}
+			curves[i].options[k].cost *= scale
+		}
+	}
+}
+
+// greedySelection spends a budget of summed predicted model errors on the steps with the most MACs
+// saved per unit of error. A step may jump several options of a layer, so a ladder whose errors do not grow
 // smoothly is still used well. Nil when nothing fits.
 func greedySelection(curves []layerCurve, budget float64) selection {
 	sel := make(selection, len(curves))
@@ -181,10 +258,10 @@ func greedySelection(curves []layerCurve, budget float64) selection {
 	for {
 		bestLayer, bestOption, bestRatio := -1, -1, -1.0
 		for i, c := range curves {
-			curSaved, curErr := optionAt(c, sel[i])
+			curSaved, curCost := optionAt(c, sel[i])
 			for j := sel[i] + 1; j < len(c.options); j++ {
 				o := c.options[j]
-				dErr := o.err - curErr
+				dErr := o.cost - curCost
 				if spent+dErr > budget || o.saved <= curSaved {
 					continue
 				}
@@ -197,8 +274,8 @@ func greedySelection(curves []layerCurve, budget float64) selection {
 		if bestLayer < 0 {
 			break
 		}
-		_, curErr := optionAt(curves[bestLayer], sel[bestLayer])
-		spent += curves[bestLayer].options[bestOption].err - curErr
+		_, curCost := optionAt(curves[bestLayer], sel[bestLayer])
+		spent += curves[bestLayer].options[bestOption].cost - curCost
 		sel[bestLayer] = bestOption
 		any = true
 	}
@@ -215,7 +292,7 @@ func backOff(curves []layerCurve, sel selection, target float64) selection {
 	for predictedError(curves, out) > target {
 		worst := -1
 		for i, j := range out {
-			if j >= 0 && (worst < 0 || curves[i].options[j].err > curves[worst].options[out[worst]].err) {
+			if j >= 0 && (worst < 0 || curves[i].options[j].cost > curves[worst].options[out[worst]].cost) {
 				worst = i
 			}
 		}
@@ -232,11 +309,11 @@ func backOff(curves []layerCurve, sel selection, target float64) selection {
 	return nil
 }
 
-func optionAt(c layerCurve, j int) (saved int64, err float64) {
+func optionAt(c layerCurve, j int) (saved int64, cost float64) {
 	if j < 0 {
 		return 0, 0
 	}
-	return c.options[j].saved, c.options[j].err
+	return c.options[j].saved, c.options[j].cost
 }
 
 func predictedError(curves []layerCurve, sel selection) float64 {

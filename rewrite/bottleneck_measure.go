@@ -328,14 +328,19 @@ func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The copy's nodes are in the same order as the original's; find every target before the first
+	// edit inserts a node and shifts the positions.
 	index := map[*graph.Node]int{}
 	for i, n := range env.ctx.Graph.Nodes {
 		index[n] = i
 	}
-	for _, c := range choices {
+	targets := make([]*graph.Node, len(choices))
+	for k, c := range choices {
+		targets[k] = m.Graph.Nodes[index[c.site.node]]
+	}
+	for k, c := range choices {
 		reduce, expand := c.site.convWeights(c.rank)
-		node := m.Graph.Nodes[index[c.site.node]]
-		if _, err := factoriseConv(m.Graph, node, reduce, expand, c.site.strideReduced); err != nil {
+		if _, err := factoriseConv(m.Graph, targets[k], reduce, expand, c.site.strideReduced); err != nil {
 			return 0, err
 		}
 	}

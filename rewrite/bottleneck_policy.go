@@ -83,6 +83,11 @@ func selectByPolicy(ctx *Context, sites []*convSite, env *measureEnv, p rankPoli
 			ctx.Declined(s.node, "%s", reason)
 			continue
 		}
+		fact, err := s.factorisation()
+		if err != nil {
+			ctx.Declined(s.node, "%v", err)
+			continue
+		}
 		c := rankChoice{site: s, rank: r, modelError: -1}
 		if len(s.samples) > 0 {
 			if e, err := env.layerError(s, r); err == nil {
@@ -90,7 +95,7 @@ func selectByPolicy(ctx *Context, sites []*convSite, env *measureEnv, p rankPoli
 			}
 		}
 		if !c.measured {
-			c.layerError = s.fact.WeightError(r)
+			c.layerError = fact.WeightError(r)
 		}
 		choices = append(choices, c)
 	}
@@ -100,7 +105,7 @@ func selectByPolicy(ctx *Context, sites []*convSite, env *measureEnv, p rankPoli
 // policyRank is the rank a fixed policy gives a site, or why the site is declined.
 func policyRank(s *convSite, p rankPolicy) (int, string) {
 	full := s.fullRank()
-	values := s.fact.Values
+	values := s.values
 	var r int
 	switch p.kind {
 	case policyExact:

@@ -449,7 +449,7 @@ func TestBottleneckCalibrationFromFolders(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i < 2; i++ {
 		sub := filepath.Join(dir, fmt.Sprintf("test_data_set_%d", i))
-		if err := mkdirAll(sub); err != nil {
+		if err := os.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := tensor.WriteProtoFile(filepath.Join(sub, "input_0.pb"), "x", onnxbuild.Random(int64(40+i), 1, 8, 12, 12)); err != nil {
@@ -470,36 +470,35 @@ func TestBottleneckCalibrationFromFolders(t *testing.T) {
 }
 
 func TestBottleneckMaxErrorSynthetic(t *testing.T) {
-	const limit = 0.01
+	const limit = 0.02
+	pads := []*onnxpb.AttributeProto{samePads(3, 3)}
 	build := func() *graph.Model {
 		return convChain(t, []int{8, 8},
-			convSpec{weight: spectrumConvWeight(31, 128, 128, decaying(128, 0.93), 3, 3), bias: true, attrs: []*onnxpb.AttributeProto{samePads(3, 3)}},
-			convSpec{weight: spectrumConvWeight(32, 128, 128, decaying(128, 0.97), 3, 3), attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
+			convSpec{weight: spectrumConvWeight(31, 128, 128, decaying(128, 0.9), 3, 3), bias: true, attrs: pads},
+			convSpec{weight: spectrumConvWeight(32, 128, 128, decaying(128, 0.94), 3, 3), attrs: pads},
+			convSpec{weight: spectrumConvWeight(33, 128, 128, decaying(128, 0.99), 3, 3), attrs: pads})
 	}
 	m := build()
 	rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: limit}, false)
-	if len(rep.Applied) == 0 {
-		t.Fatalf("nothing applied; declined:\n%s", declineReasons(rep))
+	if len(rep.Applied) < 2 {
+		t.Fatalf("applied %d, want the two fast-decaying layers; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
 	before, after := rep.MACsSaved()
 	reported := rep.Applied[0].Extra["model_rel_error"].(float64)
 	measured := modelRelError(t, build(), m, 0) // seed 0: the inputs the pass measured on
-	t.Logf("MACs %d -> %d (%.2fx), model error reported %.4f, measured %.4f; %d layers, %d declined",
-		before, after, float64(before)/float64(after), reported, measured, len(rep.Applied), len(rep.Declined))
+	t.Logf("MACs %d -> %d (%.2fx), model error reported %.4f, measured %.4f", before, after, float64(before)/float64(after), reported, measured)
 	for _, a := range rep.Applied {
-		t.Logf("  %s", a.Detail)
+		t.Logf("  %s: layer error %.4f", a.Detail, a.Extra["layer_rel_error"])
 	}
 	if measured > limit || math.Abs(measured-reported) > 1e-6 {
 		t.Errorf("measured error %.5f (reported %.5f), want <= %g and equal", measured, reported, limit)
 	}
-	// The faster-decaying layer is the better deal and must be cut deeper.
 	ranks := map[string]int{}
 	for _, a := range rep.Applied {
 		ranks[a.Replaced[0]] = a.Extra["rank"].(int)
 	}
-	if r0, r1 := ranks["Conv_node_2"], ranks["Conv_node_4"]; r0 == 0 || (r1 != 0 && r0 >= r1) {
-		t.Errorf("ranks %v: the fast-decaying first conv should get the lower rank", ranks)
+	// The faster a layer's spectrum decays, the cheaper its cuts: it must get the lower rank.
+	if r0, r1 := ranks["Conv_node_2"], ranks["Conv_node_4"]; r0 == 0 || r1 == 0 || r0 >= r1 {
+		t.Errorf("ranks %v: want rank(Conv_node_2) < rank(Conv_node_4)", ranks)
 	}
 }
-
-func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }

@@ -18,6 +18,7 @@ package lowrank
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -78,6 +79,17 @@ func ConvWeights(left, right mat.Matrix, cout, taps int) (reduce, expand []float
 	return reduce, expand
 }
 
+// SingularValues are the singular values of A, largest first, computed without the singular
+// vectors: enough to decide a rank, at about half the cost of a factorisation.
+func SingularValues(a *mat.Dense) ([]float64, error) {
+	var svd mat.SVD
+	if !svd.Factorize(a, mat.SVDNone) {
+		r, c := a.Dims()
+		return nil, fmt.Errorf("SVD of the %dx%d weight matrix did not converge", r, c)
+	}
+	return svd.Values(nil), nil
+}
+
 // Factorisation holds every rank's factors at once: the rank-r factors are the first r columns of
 // left and the first r rows of right, so trying many ranks costs one decomposition.
 type Factorisation struct {
@@ -86,8 +98,12 @@ type Factorisation struct {
 	// Weighted tells which kind this is.
 	Weighted bool
 
-	a           *mat.Dense // the weight matrix
-	left, right *mat.Dense // all-rank factors: left m x k, right k x n, k = min(m, n)
+	a      *mat.Dense // the weight matrix
+	scaled mat.Matrix // A·L (A when plain)
+	v      *mat.Dense // right singular vectors of A·L
+	once   sync.Once  // computes left on first use
+	left   *mat.Dense // all-rank factors: left m x k, right k x n, k = min(m, n)
+	right  *mat.Dense
 }
 
 // Plain is the truncated-SVD factorisation of A: Left_r = U_r·S_r (= A·V_r), Right_r = V_r^T.
@@ -128,18 +144,15 @@ func factorise(a *mat.Dense, l *mat.TriDense) (*Factorisation, error) {
 	if !svd.Factorize(scaled, mat.SVDThinV) {
 		return nil, fmt.Errorf("SVD of the %dx%d weight matrix did not converge", m, n)
 	}
-	var v mat.Dense
-	svd.VTo(&v)
-	f := &Factorisation{Values: svd.Values(nil), Weighted: l != nil, a: a}
-	f.left = &mat.Dense{}
-	f.left.Mul(scaled, &v)
+	f := &Factorisation{Values: svd.Values(nil), Weighted: l != nil, a: a, scaled: scaled, v: &mat.Dense{}}
+	svd.VTo(f.v)
 	f.right = &mat.Dense{}
 	if l == nil {
-		f.right.CloneFrom(v.T())
+		f.right.CloneFrom(f.v.T())
 	} else {
 		// Right = V^T·L^-1, i.e. the solution X of L^T·X^T = V.
 		var xt mat.Dense
-		if err := xt.Solve(l.T(), &v); err != nil {
+		if err := xt.Solve(l.T(), f.v); err != nil {
 			return nil, fmt.Errorf("mapping the factors back through the covariance: %w", err)
 		}
 		f.right.CloneFrom(xt.T())
@@ -147,12 +160,22 @@ func factorise(a *mat.Dense, l *mat.TriDense) (*Factorisation, error) {
 	return f, nil
 }
 
+// leftFactors computes Left = (A·L)·V once, when factors are first asked for: a caller that only
+// needs the singular values (a layer the policy declines) never pays for it.
+func (f *Factorisation) leftFactors() *mat.Dense {
+	f.once.Do(func() {
+		f.left = &mat.Dense{}
+		f.left.Mul(f.scaled, f.v)
+	})
+	return f.left
+}
+
 // FullRank is the largest useful rank, min(rows, cols).
 func (f *Factorisation) FullRank() int { return len(f.Values) }
 
 // Factors returns the rank-r factors (views into the factorisation: do not modify).
 func (f *Factorisation) Factors(r int) (left, right mat.Matrix) {
-	m, k := f.left.Dims()
+	m, k := f.leftFactors().Dims()
 	_, n := f.right.Dims()
 	if r < 1 || r > k {
 		panic(fmt.Sprintf("lowrank: rank %d out of 1..%d", r, k))
@@ -162,6 +185,13 @@ func (f *Factorisation) Factors(r int) (left, right mat.Matrix) {
 
 // WeightError is ||A - A_r||_F / ||A||_F for the rank-r factors.
 func (f *Factorisation) WeightError(r int) float64 {
+	if !f.Weighted {
+		// A truncated SVD drops exactly the tail of the spectrum.
+		if total := TailNorm(f.Values, 0); total > 0 {
+			return TailNorm(f.Values, r) / total
+		}
+		return 0
+	}
 	left, right := f.Factors(r)
 	var diff mat.Dense
 	diff.Mul(left, right)
