@@ -297,10 +297,24 @@ func TestProgressLinesWhenNotATerminal(t *testing.T) {
 	}
 }
 
-func TestProgressBarEstimateFollowsBytes(t *testing.T) {
-	p := &Progress{totalBytes: 100, doneBytes: 25, workBytes: 25}
-	if got := p.estimate(10 * time.Second); got != "~30s" {
-		t.Errorf("estimate %s, want ~30s", got)
+func TestProgressEstimateFitsCostPerModelAndPerByte(t *testing.T) {
+	p := &Progress{total: 6, totalBytes: 1000 + 3000 + 4*100}
+	// Finished: two small models (100 B, 1.5 s each) and a big one (1000 B, 6 s): 1 s per model plus
+	// 5 ms per byte. Left: a 3000 B model (16 s) and two of 100 B (1.5 s each): 19 s of conversion.
+	for _, m := range []struct {
+		size int64
+		secs float64
+	}{{100, 1.5}, {100, 1.5}, {1000, 6}} {
+		p.fit.add(m.size, m.secs)
+		p.done++
+		p.doneBytes += m.size
+	}
+	// 9 s of conversion took 4.5 s of wall time (-j 2): 19 s more take ~9.5 s.
+	if got := p.estimate(4500 * time.Millisecond); got != "~10s" {
+		t.Errorf("estimate %s, want ~10s", got)
+	}
+	if got := (&Progress{}).estimate(time.Second); got != "~?" {
+		t.Errorf("estimate with nothing finished %s, want ~?", got)
 	}
 	if got := formatDuration(3725 * time.Second); got != "1h02m" {
 		t.Errorf("formatDuration %s", got)

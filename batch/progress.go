@@ -35,8 +35,8 @@ type Progress struct {
 	total      int
 	totalBytes int64
 	done       int
-	doneBytes  int64 // of finished models, skipped ones included
-	workBytes  int64 // of finished models that were converted, not skipped
+	doneBytes  int64   // of finished models, skipped ones included
+	fit        timeFit // of the finished models that were not skipped
 	start      time.Time
 	running    []Job
 	stop       chan struct{}
@@ -103,8 +103,8 @@ func (p *Progress) Finished(job Job, rec *Record) {
 	p.removeRunning(job)
 	p.done++
 	p.doneBytes += job.Size
-	if rec.Outcome != Skipped {
-		p.workBytes += job.Size
+	if rec.Outcome != Skipped && rec.Result != nil {
+		p.fit.add(job.Size, rec.Seconds.Total)
 	}
 	switch p.mode {
 	case quietMode:
@@ -165,14 +165,52 @@ func (p *Progress) drawBar() {
 	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 }
 
-// estimate extrapolates the time left from the bytes of model converted so far: model sizes differ
-// by orders of magnitude in a zoo, and time follows size far better than it follows the count.
+// estimate predicts the time left. Each remaining model's seconds come from a line fitted to the
+// finished models' seconds against their size (a cost per model plus a cost per byte: zoo sizes span
+// orders of magnitude, and neither the count nor the bytes alone predicts both a folder of tiny
+// test models and one of ResNets), scaled by how wall time has related to conversion time so far,
+// which accounts for -j.
 func (p *Progress) estimate(elapsed time.Duration) string {
-	left := p.totalBytes - p.doneBytes
-	if p.workBytes == 0 || left < 0 {
+	f := &p.fit
+	if f.n == 0 || f.sumY <= 0 {
 		return "~?"
 	}
-	return "~" + formatDuration(time.Duration(float64(elapsed)*float64(left)/float64(p.workBytes)))
+	perModel, perByte := f.line()
+	left := perModel*float64(p.total-p.done) + perByte*float64(p.totalBytes-p.doneBytes)
+	return "~" + formatDuration(time.Duration(left*elapsed.Seconds()/f.sumY*float64(time.Second)))
+}
+
+// timeFit accumulates the least-squares fit of seconds (y) against model bytes (x).
+type timeFit struct {
+	n, sumX, sumY, sumXX, sumXY float64
+}
+
+func (f *timeFit) add(bytes int64, seconds float64) {
+	x := float64(bytes)
+	f.n++
+	f.sumX += x
+	f.sumY += seconds
+	f.sumXX += x * x
+	f.sumXY += x * seconds
+}
+
+// line returns the fitted seconds per model and per byte, neither negative; with one size seen so
+// far it is the mean time per model.
+func (f *timeFit) line() (perModel, perByte float64) {
+	mean := f.sumY / f.n
+	den := f.n*f.sumXX - f.sumX*f.sumX
+	if den <= 0 {
+		return mean, 0
+	}
+	perByte = (f.n*f.sumXY - f.sumX*f.sumY) / den
+	perModel = (f.sumY - perByte*f.sumX) / f.n
+	switch {
+	case perByte < 0:
+		return mean, 0
+	case perModel < 0:
+		return 0, f.sumY / f.sumX
+	}
+	return perModel, perByte
 }
 
 // Close stops the bar and clears its line, leaving the finished lines.
