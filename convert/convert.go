@@ -68,7 +68,9 @@ type Result struct {
 	Verification *verify.Report  `json:"verification,omitempty"`
 	Verified     bool            `json:"verified"`
 	Spatial      *SpatialCheck   `json:"spatial,omitempty"`
-	Seconds      Timings         `json:"seconds"`
+	// AssumedDims are symbolic input dims no flag or input bound, compiled as 1.
+	AssumedDims []string `json:"assumed_dims,omitempty"`
+	Seconds     Timings  `json:"seconds"`
 }
 
 // SpatialCheck is the run of a fully convolutional result at a larger input size.
@@ -136,6 +138,9 @@ func convert(path string, opts Options, res *Result) error {
 		return err
 	}
 	res.Seconds.Load = time.Since(t).Seconds()
+	if err := bindInputShapes(original, &opts, res); err != nil {
+		return err
+	}
 
 	t = time.Now()
 	if res.MACsBefore, err = totalMACs(original, opts.Rewrite.Engine); err != nil {
@@ -179,6 +184,36 @@ func convert(path string, opts Options, res *Result) error {
 	}
 	res.Seconds.Save = time.Since(t).Seconds()
 	res.Output, res.Status = out, Converted
+	return nil
+}
+
+// bindInputShapes fixes the shapes both models are compiled with: from the verification inputs
+// when given, then 1 for any symbolic dim still unbound (recorded in the result, so the user sees
+// what was assumed).
+func bindInputShapes(m *graph.Model, opts *Options, res *Result) error {
+	eo := &opts.Rewrite.Engine
+	given := map[string]*tensor.Tensor{}
+	if opts.InputsDir != "" {
+		in, _, err := verify.ReadTestDataSet(opts.InputsDir, m.Graph.InputNames(), m.Graph.OutputNames())
+		if err != nil {
+			return &UsageError{err}
+		}
+		given = in
+	}
+	for k, v := range opts.Inputs {
+		given[k] = v
+	}
+	if len(given) > 0 {
+		shapes := map[string][]int{}
+		for k, v := range eo.InputShapes {
+			shapes[k] = v
+		}
+		for k, v := range given {
+			shapes[k] = v.Shape
+		}
+		eo.InputShapes = shapes
+	}
+	res.AssumedDims = engine.BindDefaultDims(m.Graph, eo, 1)
 	return nil
 }
 

@@ -31,6 +31,8 @@ type Summary struct {
 	NodeMACs        []NodeMACs       `json:"node_macs"`
 	FCLayers        []FCLayer        `json:"fc_layers"`
 	Convs           []ConvLayer      `json:"convs"`
+	// AssumedDims are symbolic input dims no flag bound, inferred as 1.
+	AssumedDims []string `json:"assumed_dims,omitempty"`
 	// ShapeError is set when shapes could not be inferred (MACs and shapes are then missing).
 	ShapeError string `json:"shape_error,omitempty"`
 }
@@ -78,6 +80,7 @@ func Model(m *graph.Model, eo engine.Options, scope string) (*Summary, error) {
 		Path: m.Path, IRVersion: m.Proto.GetIrVersion(), Opsets: map[string]int64{},
 		Producer: m.Proto.GetProducerName(), ProducerVersion: m.Proto.GetProducerVersion(),
 		OpHistogram: map[string]int{}, MACsByOp: map[string]int64{},
+		Inputs: []IO{}, Outputs: []IO{}, NodeMACs: []NodeMACs{}, FCLayers: []FCLayer{}, Convs: []ConvLayer{},
 	}
 	for _, o := range m.Proto.OpsetImport {
 		d := o.GetDomain()
@@ -95,6 +98,7 @@ func Model(m *graph.Model, eo engine.Options, scope string) (*Summary, error) {
 		s.Nodes++
 	})
 	s.countParameters(m.Graph)
+	s.AssumedDims = engine.BindDefaultDims(m.Graph, &eo, 1)
 	eo.ShapesOnly = true
 	prog, err := engine.Compile(m.Graph, eo)
 	if err != nil {

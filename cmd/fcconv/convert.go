@@ -198,6 +198,9 @@ func runConvert(path string, opts convert.Options, asJSON, quiet bool) error {
 
 func printConvertReport(res *convert.Result) {
 	out := os.Stdout
+	if len(res.AssumedDims) > 0 {
+		fmt.Fprintf(out, "note: symbolic dims %s taken as 1 (bind them with --dim NAME=N)\n", strings.Join(res.AssumedDims, ", "))
+	}
 	if res.Rewrites != nil {
 		for _, a := range res.Rewrites.Applied {
 			fmt.Fprintf(out, "%s: %s (%s) -> %s\n    %s; MACs %s -> %s\n", a.Pass, strings.Join(a.Replaced, ", "), a.Op,

@@ -65,6 +65,9 @@ func printSummary(s *inspect.Summary, perNode bool) {
 	}
 	fmt.Fprintf(w, "nodes\t%d (%s)\n", s.Nodes, formatHistogram(s.OpHistogram))
 	fmt.Fprintf(w, "parameters\t%s (%s bytes)\n", humanCount(s.Parameters), humanCount(s.ParameterBytes))
+	if len(s.AssumedDims) > 0 {
+		fmt.Fprintf(w, "assumed\tsymbolic dims %s = 1 (bind them with --dim NAME=N)\n", strings.Join(s.AssumedDims, ", "))
+	}
 	if s.ShapeError != "" {
 		fmt.Fprintf(w, "shapes\tnot inferred: %s\n", s.ShapeError)
 	} else {

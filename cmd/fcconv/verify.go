@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
@@ -107,6 +109,9 @@ func runVerify(args []string, eo engine.Options, tols verify.Tolerances, vf *ver
 	if len(explicit) > 0 {
 		opts.Inputs = []map[string]*tensor.Tensor{explicit}
 		opts.Engine.InputShapes = shapesOf(explicit, eo.InputShapes)
+	}
+	if assumed := engine.BindDefaultDims(a.Graph, &opts.Engine, 1); len(assumed) > 0 {
+		fmt.Fprintf(os.Stderr, "note: symbolic dims %s taken as 1 (bind them with --dim NAME=N)\n", strings.Join(assumed, ", "))
 	}
 	return verify.Models(a, b, opts)
 }
