@@ -168,6 +168,7 @@ func (p *fcPlanner) spatial() error {
 
 	// Drop the flattens.
 	newShapes := map[string][2][]int{}
+	dropped := map[string]bool{}
 	for _, b := range heads {
 		s1, _ := p.shape(b.rep)
 		newShapes[b.orig] = [2][]int{s1, shapeAt(big, b.rep)}
@@ -180,6 +181,7 @@ func (p *fcPlanner) spatial() error {
 		if err := g.RemoveNode(b.node); err != nil {
 			return err
 		}
+		dropped[b.node.Name()] = true
 		b.node = nil
 	}
 	// Output value_info: the converted heads get their 4-D shape; dims that follow the input size
@@ -252,6 +254,7 @@ func (p *fcPlanner) spatial() error {
 		if a.Pass != p.ctx.pass.Name {
 			continue
 		}
+		a.NewNodes = slices.DeleteFunc(a.NewNodes, func(n string) bool { return dropped[n] })
 		for _, b := range heads {
 			if b.fc != nil && slices.Contains(a.Replaced, displayName(b.fc.n)) {
 				if a.Extra == nil {

@@ -438,6 +438,22 @@ func fcCases() []fcCase {
 			wantDims(t, m.Graph.Proto.Output[0], "1", "12", "1", "1")
 			wantDims(t, m.Graph.Proto.Output[1], "1", "4", "1", "1")
 		}}, eng: engine.Options{Dims: map[string]int{"height": 8, "width": 8}}})
+	// Spatial declined by the dynamic check: an FC of the trunk that stays (its weight is fed at run
+	// time) reads the flattened map, so the graph cannot run at another size.
+	add(fcCase{name: "spatial-declined-size-dependent", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		m := trunk(b, 1, 4)
+		side := b.Node("MatMul", []string{b.Node("Flatten", []string{m}), b.Input("proj", tensor.Float, 256, 3)})
+		b.Output(side, tensor.Float, 1, 3)
+		y := gemmB(b, "fc", gapFlatten(b, m), 4, 10, true, []int{10})
+		b.Output(y, tensor.Float, 1, 10)
+		return b
+	}, opts: Options{Spatial: true}, want: fcWant{applied: 1, ops: map[string]int{"Flatten": 2, "MatMul": 1},
+		declined: []string{"spatial: the graph does not infer shapes at twice the input size", "keeping the flatten"},
+		check: func(t *testing.T, m *graph.Model, r *Report) {
+			wantDims(t, m.Graph.Proto.Output[1], "1", "10")
+			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "8", "8")
+		}}})
 	// Opset 11: Squeeze/Unsqueeze take axes as attributes.
 	add(fcCase{name: "matmul-3d-all-opset11", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(11)
@@ -474,6 +490,42 @@ func fcCases() []fcCase {
 			t.Errorf("value_info %v, want only the trunk's Relu_3", names)
 		}
 	}}})
+
+	// fp16 weights with a Cast to float32 (as some exporters leave them).
+	add(fcCase{name: "cast-fp16-weights", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		f := gapFlatten(b, trunk(b, 1, 16))
+		w16 := tensor.New(tensor.Float16, 10, 16)
+		for i, v := range rnd(10, 16).F32 {
+			w16.U16[i] = tensor.Float32ToHalf(v)
+		}
+		w := b.Node("Cast", []string{b.Init("fc.weight16", w16)}, graph.IntAttr("to", int64(tensor.Float)))
+		y := b.Node("Gemm", []string{f, w, b.Init("fc.bias", rnd(10))}, graph.IntAttr("transB", 1))
+		b.Output(y, tensor.Float, 1, 10)
+		return b
+	}, want: fcWant{applied: 1, ops: map[string]int{"Cast": 0, "Gemm": 0}}})
+	// An MLP over flattened [N,T,F] features (wake-word style): not a head; converted with --scope all.
+	flatMLP := func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		x := b.Input("x", tensor.Float, 2, 6, 5)
+		h := b.Node("Relu", []string{gemmB(b, "fc1", b.Node("Flatten", []string{x}), 30, 16, true, []int{16})})
+		y := gemmB(b, "fc2", h, 16, 3, true, []int{3})
+		b.Output(y, tensor.Float, 2, 3)
+		return b
+	}
+	add(fcCase{name: "flatten-3d-mlp-heads", build: flatMLP, want: fcWant{left: 2, declined: []string{"Flatten \"Flatten_node_2\" of a 3-D tensor [2 6 5]"}}})
+	add(fcCase{name: "flatten-3d-mlp-all", build: flatMLP, opts: Options{Scope: "all"}, want: fcWant{applied: 2, ops: map[string]int{"Gemm": 0, "Flatten": 2, "Unsqueeze": 1}}})
+	// Nodes listed out of topological order (some published models are).
+	add(fcCase{name: "unsorted", build: func() *onnxbuild.Builder {
+		b := onnxbuild.New(13)
+		f := gapFlatten(b, trunk(b, 1, 16))
+		h := b.Node("Relu", []string{gemmB(b, "fc1", f, 16, 12, true, []int{12})})
+		y := gemmB(b, "fc2", h, 12, 4, true, []int{4})
+		b.Output(y, tensor.Float, 1, 4)
+		nodes := b.Proto().Graph.Node
+		slices.Reverse(nodes)
+		return b
+	}, want: fcWant{applied: 2, ops: map[string]int{"Gemm": 0}}})
 
 	// Declines.
 	add(fcCase{name: "decline-transA", build: func() *onnxbuild.Builder {
@@ -630,6 +682,11 @@ func checkFCStructure(t *testing.T, orig, m *graph.Model, report *Report, want f
 		}
 		if len(a.NewNodes) == 0 || !strings.HasSuffix(a.NewNodes[0], "_conv") {
 			t.Errorf("%v: new nodes %v, want a *_conv", a.Replaced, a.NewNodes)
+		}
+		for _, n := range a.NewNodes {
+			if !slices.ContainsFunc(m.Graph.Nodes, func(c *graph.Node) bool { return c.Name() == n }) {
+				t.Errorf("%v: reported new node %q is not in the graph", a.Replaced, n)
+			}
 		}
 	}
 	for _, w := range want.declined {
