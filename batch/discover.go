@@ -46,7 +46,7 @@ func isModelName(name string) bool {
 // Discover lists the models to convert: every .onnx below each folder in roots (mirrored relative to
 // that folder), and every file in files (mirrored relative to the deepest folder holding all of
 // them; a folder in files counts as a root). Outputs of earlier runs (*.fcconv.onnx), hidden folders
-// and anything inside outDir are left out. The list is sorted by Rel. Two models that would land on
+// (when walking) and anything inside outDir are left out. The list is sorted by Rel. Two models that would land on
 // the same output are an error; the same file reached twice is converted once.
 func Discover(roots, files []string, outDir string) ([]Job, error) {
 	absOut, err := filepath.Abs(outDir)
@@ -139,8 +139,8 @@ func listedJobs(files []string, absOut string) ([]Job, error) {
 		if err != nil {
 			return nil, err
 		}
-		if within(a, absOut) {
-			continue
+		if within(a, absOut) || IsOutputName(filepath.Base(f)) {
+			continue // as when walking a folder: `find zoo -name '*.onnx'` lists earlier outputs too
 		}
 		abs = append(abs, a)
 		kept = append(kept, f)

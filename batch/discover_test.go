@@ -64,8 +64,8 @@ func TestDiscoverMirrorsTheLayoutAndLeavesOutOutputs(t *testing.T) {
 
 func TestDiscoverListedFilesMirrorRelativeToTheirCommonFolder(t *testing.T) {
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"zoo/a/model.onnx": "", "zoo/b/c/model.onnx": "", "other/x.onnx": ""})
-	files := []string{filepath.Join(root, "zoo/b/c/model.onnx"), filepath.Join(root, "zoo/a/model.onnx")}
+	writeFiles(t, root, map[string]string{"zoo/a/model.onnx": "", "zoo/a/model.fcconv.onnx": "", "zoo/b/c/model.onnx": "", "other/x.onnx": ""})
+	files := []string{filepath.Join(root, "zoo/b/c/model.onnx"), filepath.Join(root, "zoo/a/model.onnx"), filepath.Join(root, "zoo/a/model.fcconv.onnx")}
 	jobs, err := Discover(nil, files, filepath.Join(root, "out"))
 	if err != nil {
 		t.Fatal(err)
