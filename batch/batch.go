@@ -9,6 +9,7 @@
 package batch
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -165,7 +166,8 @@ func runPool(jobs []Job, opts Options, workers int) []*Record {
 }
 
 // processJob converts one model and copies what goes along with it.
-func processJob(job Job, opts Options) *Record {
+func processJob(job Job, opts Options) (rec *Record) {
+	defer recoverJob(job, &rec)
 	out := job.OutputPath(opts.OutDir)
 	if opts.SkipExisting && upToDate(job.Source, out) {
 		return &Record{Path: job.Rel, Outcome: Skipped, Reason: "the output exists and is not older than the model",
@@ -184,7 +186,7 @@ func processJob(job Job, opts Options) *Record {
 		}
 	}
 	res := safeConvert(opts.ConvertFunc, job.Source, co)
-	rec := &Record{Path: job.Rel, Result: res}
+	rec = &Record{Path: job.Rel, Result: res}
 	rec.Outcome, rec.Reason = classify(res, dryRun)
 	if !dryRun {
 		writeAlongside(job, out, rec)
@@ -216,18 +218,8 @@ func writeAlongside(job Job, out string, rec *Record) {
 	}
 }
 
-// safeConvert runs one conversion, turning a panic into a failure of that model alone: one model
-// hitting a bug must not take the rest of the zoo down with it.
-func safeConvert(conv ConvertFunc, path string, opts convert.Options) (res *convert.Result) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg := fmt.Sprintf("internal error (a bug in fcconv; please report it with the model): %v", r)
-			if os.Getenv("FCCONV_DEBUG") != "" {
-				msg += "\n" + string(debug.Stack())
-			}
-			res = &convert.Result{Model: path, Status: convert.Failed, Error: msg}
-		}
-	}()
+// safeConvert runs one conversion and makes sure a result comes back with the error in it.
+func safeConvert(conv ConvertFunc, path string, opts convert.Options) *convert.Result {
 	res, err := conv(path, opts)
 	if res == nil {
 		res = &convert.Result{Model: path, Status: convert.Failed}
@@ -236,6 +228,21 @@ func safeConvert(conv ConvertFunc, path string, opts convert.Options) (res *conv
 		res.Status, res.Error = convert.Failed, err.Error()
 	}
 	return res
+}
+
+// recoverJob turns a panic while processing a job into a failure of that model alone: one model
+// hitting a bug must not take the rest of the zoo down with it. (A panic in a goroutine the engine
+// starts cannot be caught here; it still ends the process, as in Go it must.)
+func recoverJob(job Job, rec **Record) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg := fmt.Sprintf("internal error (a bug in fcconv; please report it with the model): %v", r)
+	if os.Getenv("FCCONV_DEBUG") != "" {
+		msg += "\n" + string(debug.Stack())
+	}
+	*rec = failedRecord(job, errors.New(msg))
 }
 
 // classify turns convert's status into the batch outcome and a one-line reason.
