@@ -650,6 +650,9 @@ func (p *fcPlanner) source(name string) (*lval, string) {
 	if !ok {
 		return nil, fmt.Sprintf("the shape of %q is unknown", name)
 	}
+	if p.g.IsConstant(name) {
+		return nil, fmt.Sprintf("input %q is itself a constant: the product is computed once at load, there is no layer to convert", name)
+	}
 	prod := p.g.Producer(name)
 	if prod != nil && prod.Graph != p.g {
 		prod = nil

@@ -251,29 +251,31 @@ func (p *fcPlanner) emitConv(ln *lnode) (string, error) {
 	return p.addNode(ln, "Conv", displayName(fc.n)+"_conv", inputs, graph.IntsAttr("kernel_shape", int64(kh), int64(kw)))
 }
 
-// convWeight is W[m,k] = alpha * B'[k,m] laid out as [M,C,kh,kw] (k in C,H,W order).
+// convWeight is W[m,k] = alpha * B'[k,m] laid out as [M,C,kh,kw] (k in C,H,W order). A weight
+// already stored [M,K] with alpha 1 is shared, not copied (AddInitializer encodes it anew).
 func convWeight(fc *fcPlan, shape []int) *tensor.Tensor {
 	m, k := fc.m, fc.k
-	src := float32s(fc.w.t)
+	src := float32s(fc.w.t)[:m*k]
+	if fc.tIsMK && fc.alpha == 1 {
+		return tensor.FromFloat32(src, shape...)
+	}
 	out := make([]float32, m*k)
+	alpha := fc.alpha
 	if fc.tIsMK {
-		copy(out, src)
-	} else {
-		const blk = 64
-		for k0 := 0; k0 < k; k0 += blk {
-			for m0 := 0; m0 < m; m0 += blk {
-				for kk := k0; kk < min(k0+blk, k); kk++ {
-					row := src[kk*m : kk*m+m]
-					for mm := m0; mm < min(m0+blk, m); mm++ {
-						out[mm*k+kk] = row[mm]
-					}
+		for i, v := range src {
+			out[i] = alpha * v
+		}
+		return tensor.FromFloat32(out, shape...)
+	}
+	const blk = 64
+	for k0 := 0; k0 < k; k0 += blk {
+		for m0 := 0; m0 < m; m0 += blk {
+			for kk := k0; kk < min(k0+blk, k); kk++ {
+				row := src[kk*m : kk*m+m]
+				for mm := m0; mm < min(m0+blk, m); mm++ {
+					out[mm*k+kk] = alpha * row[mm]
 				}
 			}
-		}
-	}
-	if fc.alpha != 1 {
-		for i := range out {
-			out[i] *= fc.alpha
 		}
 	}
 	return tensor.FromFloat32(out, shape...)
