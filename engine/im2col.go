@@ -24,6 +24,10 @@ type im2colPlan struct {
 // im2colBlock fills col[(c*taps+t)*nb + j-j0] for channels c < channels, taps t and output
 // columns j in [j0, j1); x holds the channels' input planes back to back.
 func (w *nnWindow) im2colBlock(plan *im2colPlan, col, x []float32, channels, j0, j1 int) {
+	if w.rank() <= 2 {
+		w.im2colBlock2D(col, x, channels, j0, j1)
+		return
+	}
 	nb := j1 - j0
 	taps := w.kernelSize()
 	inSize := w.inSize()
@@ -183,6 +187,77 @@ func (w *nnWindow) col2imAdd(col, y []float32, channels int) {
 					break
 				}
 				tap[d] = 0
+			}
+		}
+	}
+}
+
+// im2colBlock2D is im2colBlock for 1-D and 2-D convolutions (1-D as height 1), with the loops
+// arranged so each output row of the block costs a few comparisons and one copy.
+func (w *nnWindow) im2colBlock2D(col, x []float32, channels, j0, j1 int) {
+	h, oh, kh, sh, dh, pt := 1, 1, 1, 1, 1, 0
+	if w.rank() == 2 {
+		h, oh, kh, sh, dh, pt = w.in[0], w.out[0], w.kernel[0], w.stride[0], w.dilation[0], w.padBegin[0]
+	}
+	last := w.rank() - 1
+	iw, ow, kw, sw, dw, pl := w.in[last], w.out[last], w.kernel[last], w.stride[last], w.dilation[last], w.padBegin[last]
+	_ = oh
+	nb := j1 - j0
+	inSize := h * iw
+	oyFirst, oyLast := j0/ow, (j1-1)/ow
+	r := 0
+	for c := 0; c < channels; c++ {
+		plane := x[c*inSize : (c+1)*inSize]
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				row := col[r*nb : (r+1)*nb]
+				r++
+				off := kx*dw - pl
+				// Output columns whose input column ox*sw+off lies in [0, iw).
+				lo, hi := 0, 0
+				if off < 0 {
+					lo = (-off + sw - 1) / sw
+				}
+				if iw-1-off >= 0 {
+					hi = min(ow, (iw-1-off)/sw+1)
+				}
+				lo = min(lo, ow)
+				hi = max(hi, lo)
+				pos := 0
+				for oy := oyFirst; oy <= oyLast; oy++ {
+					xs, xe := 0, ow
+					if oy == oyFirst {
+						xs = j0 - oy*ow
+					}
+					if oy == oyLast {
+						xe = j1 - oy*ow
+					}
+					dst := row[pos : pos+xe-xs]
+					pos += xe - xs
+					iy := oy*sh + ky*dh - pt
+					if iy < 0 || iy >= h {
+						clear(dst)
+						continue
+					}
+					src := plane[iy*iw : (iy+1)*iw]
+					a, b := min(max(lo, xs), xe), min(max(hi, xs), xe)
+					b = max(a, b)
+					for i := xs; i < a; i++ {
+						dst[i-xs] = 0
+					}
+					inner := dst[a-xs : b-xs]
+					if sw == 1 {
+						copy(inner, src[a+off:b+off])
+					} else if len(inner) > 0 {
+						src = src[a*sw+off : (b-1)*sw+off+1]
+						for i := range inner {
+							inner[i] = src[i*sw]
+						}
+					}
+					for i := b; i < xe; i++ {
+						dst[i-xs] = 0
+					}
+				}
 			}
 		}
 	}

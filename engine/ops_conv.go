@@ -96,6 +96,7 @@ type convPlan struct {
 	kdim      int  // rows of the column matrix: cinG * kernel taps
 	pointwise bool // 1x1 kernel, stride 1, no padding: the input is the column matrix
 	depthwise *depthwisePlan
+	wide      *convWide       // stride-1 2-D convs lowered without im2col
 	packed    []*gemm.PackedA // weights of each group packed for the GEMM; nil if not constant
 	blockCols int             // output columns per GEMM call
 	scratch   *nnScratch      // column-matrix blocks
@@ -120,7 +121,10 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPla
 	}
 	outSize := w.outSize()
 	p.blockCols = outSize
-	if !p.pointwise {
+	if !p.pointwise && outSize > 1 {
+		p.wide = newConvWide(p)
+	}
+	if !p.pointwise && p.wide == nil {
 		// Blocks of whole 32-column register tiles, at least 64 wide so each GEMM call has some work.
 		p.blockCols = min(outSize, max(64, convColumnBudget/p.kdim/32*32))
 		p.scratch = newNNScratch(p.kdim * p.blockCols)
@@ -140,6 +144,10 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPla
 func (p *convPlan) run(x, w, bias, y []float32) {
 	if p.depthwise != nil {
 		p.depthwise.run(x, w, bias, y)
+		return
+	}
+	if p.wide != nil {
+		p.wide.run(x, w, bias, y)
 		return
 	}
 	outSize := p.win.outSize()
