@@ -102,7 +102,8 @@ func (p *fcPlanner) spatial() error {
 	}
 	if len(heads) == 0 {
 		if len(p.backFlat) == 0 {
-			p.declineSpatial("no converted head ends at a graph output")
+			last := p.fcs[len(p.fcs)-1].n
+			p.ctx.Declined(last, "spatial: no converted layer ends at a graph output through a flatten; nothing to make fully convolutional")
 		}
 		return nil
 	}

@@ -927,7 +927,7 @@ func TestFCToConvZoo(t *testing.T) {
 		dir := filepath.Dir(path)
 		name := filepath.Base(dir)
 		custom := strings.HasPrefix(name, "custom_")
-		for _, scope := range []string{"heads", "all", "spatial"} {
+		for _, scope := range []string{"heads", "all", "spatial", "all-spatial"} {
 			if scope != "heads" && !custom && !headsClean[name] {
 				continue
 			}
@@ -941,8 +941,11 @@ func TestFCToConvZoo(t *testing.T) {
 					t.Fatal(err)
 				}
 				opts := Options{Scope: scope, Engine: engine.Options{Dims: map[string]int{"batch": 1}}}
-				if scope == "spatial" {
+				switch scope {
+				case "spatial":
 					opts = Options{Spatial: true, Engine: opts.Engine}
+				case "all-spatial":
+					opts = Options{Scope: "all", Spatial: true, Engine: opts.Engine}
 				}
 				report, err := Run(m, []*Pass{FCToConv}, opts, false)
 				if err != nil {
@@ -959,10 +962,10 @@ func TestFCToConvZoo(t *testing.T) {
 				}
 				left := constantFCs(m.Graph)
 				inHeads := headsLeft(m.Graph, left)
-				if (custom || headsClean[name]) && scope != "all" && len(inHeads) > 0 {
+				if (custom || headsClean[name]) && len(inHeads) > 0 {
 					t.Errorf("FCs left in heads: %v", inHeads)
 				}
-				if custom && scope == "all" && len(left) > 0 {
+				if custom && strings.HasPrefix(scope, "all") && len(left) > 0 {
 					t.Errorf("FCs with constant weights left with --scope all: %v", left)
 				}
 				in, _, err := tensor.ReadProtoFile(filepath.Join(dir, "test_data_set_0", "input_0.pb"))
