@@ -29,7 +29,8 @@ type Options struct {
 	Rewrite rewrite.Options
 	// NoVerify writes without running the models (for ops the engine lacks).
 	NoVerify bool
-	// Inputs are explicit verification samples; InputsDir a test_data_set folder; otherwise Samples
+	// Inputs are explicit verification samples; InputsDir a test_data_set folder ("auto": the
+	// model's own test_data_set_0 when it has one, else random inputs); otherwise Samples
 	// random samples with Seed.
 	Inputs    map[string]*tensor.Tensor
 	InputsDir string
@@ -128,6 +129,12 @@ func convert(path string, opts Options, res *Result) error {
 	if err := refuseOverwrite(path, out); err != nil {
 		return err
 	}
+	if opts.InputsDir == "auto" {
+		opts.InputsDir = ""
+		if dir := filepath.Join(filepath.Dir(path), "test_data_set_0"); isDir(dir) {
+			opts.InputsDir = dir
+		}
+	}
 	t := time.Now()
 	original, err := graph.Load(path)
 	if err != nil {
@@ -215,6 +222,11 @@ func bindInputShapes(m *graph.Model, opts *Options, res *Result) error {
 	}
 	res.AssumedDims = engine.BindDefaultDims(m.Graph, eo, 1)
 	return nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // refuseOverwrite makes sure the output is not the input file itself.

@@ -26,7 +26,7 @@ type verifyFlags struct {
 
 func (f *verifyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.inputs, "input", nil, "an input's value, NAME=FILE (.npy or ONNX TensorProto .pb; repeatable)")
-	cmd.Flags().StringVar(&f.inputsDir, "inputs", "", "a model-zoo test_data_set folder (input_N.pb) to verify with")
+	cmd.Flags().StringVar(&f.inputsDir, "inputs", "", "a model-zoo test_data_set folder (input_N.pb) to verify with; auto: the model's own test_data_set_0 if present")
 	cmd.Flags().IntVar(&f.samples, "samples", 1, "number of random input samples when no inputs are given")
 	cmd.Flags().Int64Var(&f.seed, "seed", 0, "seed of the random inputs")
 	cmd.Flags().StringArrayVar(&f.atol, "atol", nil, "absolute tolerance, or OUTPUT:value for one output (default 1e-6)")
