@@ -328,6 +328,9 @@ func verifyRewrite(original, rewritten *graph.Model, opts Options, res *Result) 
 	if vo.Inputs, err = verificationInputs(pa, opts); err != nil {
 		return false, err
 	}
+	if opts.InputsDir != "" {
+		vo.InputSource = opts.InputsDir
+	}
 	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError > 0 {
 		vo.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: opts.Rewrite.Bottleneck.MaxError}}
 	}

@@ -20,6 +20,8 @@ type Options struct {
 	Tolerances Tolerances
 	// Inputs are explicit samples (input name -> tensor). When empty, Samples random samples are made.
 	Inputs []map[string]*tensor.Tensor
+	// InputSource describes where Inputs came from, for the report (default "given").
+	InputSource string
 	// Samples is the number of random samples (default 1) and Seed their seed.
 	Samples int
 	Seed    int64
@@ -132,6 +134,9 @@ func runAll(p *engine.Program, inputs []map[string]*tensor.Tensor) ([]map[string
 
 func samples(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, string, error) {
 	if len(opts.Inputs) > 0 {
+		if opts.InputSource != "" {
+			return opts.Inputs, opts.InputSource, nil
+		}
 		return opts.Inputs, "given", nil
 	}
 	n := opts.Samples
