@@ -116,3 +116,23 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMaxPool times ResNet's stem pooling: 3x3 stride 2 over 64 channels of 112x112.
+func BenchmarkMaxPool(b *testing.B) {
+	x := nnRandom(rand.New(rand.NewSource(1)), 1, 64, 112, 112)
+	attrs := []*onnxpb.AttributeProto{nnAttrInts("kernel_shape", 3, 3), nnAttrInts("strides", 2, 2), nnAttrInts("pads", 1, 1, 1, 1)}
+	outs, build, err := nnRun(nnCase{op: "MaxPool", attrs: attrs, inputs: []*tensor.Tensor{x}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := []*tensor.Tensor{x}
+	b.ResetTimer()
+	cpu := benchCPUTime()
+	for range b.N {
+		if err := build.Kernel(nil, in, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchReport(b, 0, cpu)
+	b.SetBytes(int64(4 * x.Len()))
+}

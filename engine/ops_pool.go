@@ -111,6 +111,99 @@ func poolRun[T poolNumber](p *poolPlan, x, y []T, pass func(dst, src []T, outer,
 	}
 }
 
+// poolMax is MaxPool without indices.
+func poolMax[T poolNumber](p *poolPlan, x, y []T) {
+	if len(p.axes) <= 2 {
+		poolMax2D(p, x, y)
+		return
+	}
+	poolRun(p, x, y, poolMaxPass[T])
+}
+
+// poolAxes2D returns the height and width axes of a 1-D or 2-D pooling (1-D gets height 1).
+func poolAxes2D(p *poolPlan) (ah, aw *poolAxis) {
+	aw = p.axes[len(p.axes)-1]
+	if len(p.axes) == 2 {
+		return p.axes[0], aw
+	}
+	return &poolAxis{inLen: 1, outLen: 1, dilation: 1, start: []int{0}, tapLo: []int{0}, tapHi: []int{1}, scale: []float32{1}}, aw
+}
+
+// poolMax2D pools plane by plane and output row by output row: the window's input rows are first
+// reduced into one row (in L1), which the horizontal windows then read. Each input row is read
+// about kernel/stride times and no intermediate plane is written.
+func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
+	ah, aw := poolAxes2D(p)
+	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
+	lowest := poolLowest[T]()
+	nnParallelRange(p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
+		rowMax := make([]T, aw.inLen)
+		for pl := lo; pl < hi; pl++ {
+			plane := x[pl*inSize : (pl+1)*inSize]
+			for oy := 0; oy < ah.outLen; oy++ {
+				out := y[pl*outSize+oy*aw.outLen : pl*outSize+(oy+1)*aw.outLen]
+				if ah.tapLo[oy] == ah.tapHi[oy] {
+					for i := range out {
+						out[i] = lowest
+					}
+					continue
+				}
+				for t := ah.tapLo[oy]; t < ah.tapHi[oy]; t++ {
+					iy := ah.start[oy] + t*ah.dilation
+					src := plane[iy*aw.inLen : (iy+1)*aw.inLen]
+					if t == ah.tapLo[oy] {
+						copy(rowMax, src)
+						continue
+					}
+					for i, v := range src {
+						if v > rowMax[i] {
+							rowMax[i] = v
+						}
+					}
+				}
+				for ox := range out {
+					m := lowest
+					for t := aw.tapLo[ox]; t < aw.tapHi[ox]; t++ {
+						if v := rowMax[aw.start[ox]+t*aw.dilation]; v > m {
+							m = v
+						}
+					}
+					out[ox] = m
+				}
+			}
+		}
+	})
+}
+
+// poolAverage2D is poolMax2D's counterpart for AveragePool: rows are summed, then windows.
+func poolAverage2D(p *poolPlan, x, y []float32) {
+	ah, aw := poolAxes2D(p)
+	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
+	nnParallelRange(p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
+		rowSum := make([]float32, aw.inLen)
+		for pl := lo; pl < hi; pl++ {
+			plane := x[pl*inSize : (pl+1)*inSize]
+			for oy := 0; oy < ah.outLen; oy++ {
+				clear(rowSum)
+				for t := ah.tapLo[oy]; t < ah.tapHi[oy]; t++ {
+					iy := ah.start[oy] + t*ah.dilation
+					for i, v := range plane[iy*aw.inLen : (iy+1)*aw.inLen] {
+						rowSum[i] += v
+					}
+				}
+				out := y[pl*outSize+oy*aw.outLen : pl*outSize+(oy+1)*aw.outLen]
+				for ox := range out {
+					var sum float32
+					for t := aw.tapLo[ox]; t < aw.tapHi[ox]; t++ {
+						sum += rowSum[aw.start[ox]+t*aw.dilation]
+					}
+					out[ox] = sum * aw.scale[ox] * ah.scale[oy]
+				}
+			}
+		}
+	})
+}
+
 // poolMaxPass takes the maximum over each window of one dim.
 func poolMaxPass[T poolNumber](dst, src []T, outer, inner int, ax *poolAxis) {
 	lowest := poolLowest[T]()
@@ -240,11 +333,11 @@ func buildMaxPool(n *Node, in []Info) (*Build, error) {
 			}
 			switch ins[0].DType {
 			case tensor.Float:
-				poolRun(p, ins[0].F32, outs[0].F32, poolMaxPass[float32])
+				poolMax(p, ins[0].F32, outs[0].F32)
 			case tensor.Uint8:
-				poolRun(p, ins[0].U8, outs[0].U8, poolMaxPass[uint8])
+				poolMax(p, ins[0].U8, outs[0].U8)
 			case tensor.Int8:
-				poolRun(p, ins[0].I8, outs[0].I8, poolMaxPass[int8])
+				poolMax(p, ins[0].I8, outs[0].I8)
 			}
 			return nil
 		},
@@ -339,7 +432,11 @@ func buildAveragePool(n *Node, in []Info) (*Build, error) {
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			poolRun(p, ins[0].F32, outs[0].F32, poolAveragePass)
+			if len(p.axes) <= 2 {
+				poolAverage2D(p, ins[0].F32, outs[0].F32)
+			} else {
+				poolRun(p, ins[0].F32, outs[0].F32, poolAveragePass)
+			}
 			return nil
 		},
 	}, nil
