@@ -254,7 +254,7 @@ func greedySelection(curves []layerCurve, budget float64) selection {
 		sel[i] = -1
 	}
 	spent := 0.0
-	any := false
+	chosen := false
 	for {
 		bestLayer, bestOption, bestRatio := -1, -1, -1.0
 		for i, c := range curves {
@@ -277,9 +277,9 @@ func greedySelection(curves []layerCurve, budget float64) selection {
 		_, curCost := optionAt(curves[bestLayer], sel[bestLayer])
 		spent += curves[bestLayer].options[bestOption].cost - curCost
 		sel[bestLayer] = bestOption
-		any = true
+		chosen = true
 	}
-	if !any {
+	if !chosen {
 		return nil
 	}
 	return sel

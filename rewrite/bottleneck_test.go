@@ -502,3 +502,31 @@ func TestBottleneckMaxErrorSynthetic(t *testing.T) {
 		t.Errorf("ranks %v: want rank(Conv_node_2) < rank(Conv_node_4)", ranks)
 	}
 }
+
+func TestBottleneckMeasuresLayerErrorOnGivenInputs(t *testing.T) {
+	w := lowRankConvWeight(1, 64, 128, 8, 3, 3)
+	m := convChain(t, []int{6, 6}, convSpec{weight: w, attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
+	inputs := []map[string]*tensor.Tensor{{"x": onnxbuild.Random(5, 1, 128, 6, 6)}, {"x": onnxbuild.Random(6, 1, 128, 6, 6)}}
+	rep := runBottleneckPass(t, m, BottleneckOptions{Inputs: inputs}, false)
+	if len(rep.Applied) != 1 {
+		t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
+	}
+	extra := rep.Applied[0].Extra
+	if e, ok := extra["layer_rel_error"].(float64); !ok || e > 1e-5 {
+		t.Errorf("layer error %v, want a measured value near 0", extra["layer_rel_error"])
+	}
+	if extra["measured_on"] != "given inputs (2)" {
+		t.Errorf("measured on %q", extra["measured_on"])
+	}
+}
+
+func TestBottleneckMaxErrorWithoutInputsSaysRandom(t *testing.T) {
+	m := convChain(t, []int{6, 6}, convSpec{weight: spectrumConvWeight(3, 64, 128, decaying(128, 0.8), 3, 3), attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
+	rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: 0.05}, false)
+	if len(rep.Applied) != 1 {
+		t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
+	}
+	if src := fmt.Sprint(rep.Applied[0].Extra["measured_on"]); !strings.Contains(src, "random normal inputs") {
+		t.Errorf("measured on %q, want it to say the inputs were random", src)
+	}
+}
