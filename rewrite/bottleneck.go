@@ -31,8 +31,15 @@ package rewrite
 //
 // Rank policies (BottleneckOptions, first set wins): Rank (fixed), RankRatio (share of the full rank
 // min(C_in, C_out*K)), RankEnergy (share of the squared singular values), MaxError (measured; see
-// bottleneck_maxerror.go), else exact: the numerical rank (lowrank.NumericalRank), which keeps the
-// rewrite equivalent within float32 verification tolerance.
+// bottleneck_maxerror.go), else exact: the numerical rank (lowrank.NumericalRank), the count of
+// singular values above max(rows, cols)·ε_float32·σ_max, raised until the dropped ones' Frobenius
+// norm is at most 1e-5·σ_max, so that the rewrite stays within float32 verification tolerance
+// (1e-4 of the output's scale) with an order of magnitude to spare.
+//
+// Errors reported per layer (Application.Extra): layer_rel_error, the layer's own output change
+// (max |Δy| / max |y|) measured on BottleneckOptions.Inputs, the calibration inputs or (MaxError
+// without inputs) a seeded random sample, as measured_on says; else weight_rel_error,
+// ||W - W_r||_F / ||W||_F. MaxError also reports model_rel_error, the end-to-end figure.
 //
 // Factorisation: truncated SVD of A by default. With CalibrationInputs (and a lossy policy) each
 // layer's input activations give the channel covariance Σ and the factors minimise the layer's
@@ -111,15 +118,19 @@ func (s *convSite) kernelText() string {
 }
 
 func runBottleneck(ctx *Context) error {
-	opts := ctx.Options.Bottleneck
-	policy := choosePolicy(opts)
+	policy := choosePolicy(ctx.Options.Bottleneck)
 	sites := findConvSites(ctx)
 	if len(sites) == 0 {
 		return nil
 	}
-	env, err := prepareMeasurements(ctx, sites, policy)
-	if err != nil {
-		return err
+	// Calibration and MaxError need every candidate's activations before factorising; a fixed
+	// policy only measures the layers it picked, for the report.
+	env := &measureEnv{ctx: ctx}
+	if policy.calibrated || policy.kind == policyMaxError {
+		var err error
+		if env, err = prepareMeasurements(ctx, sites, policy); err != nil {
+			return err
+		}
 	}
 	weighted := policy.calibrated && env.calibrationSource != ""
 	// The exact policy declines most layers (trained and random weights alike are full rank), and
@@ -128,13 +139,28 @@ func runBottleneck(ctx *Context) error {
 	if err := forEachSite(sites, func(s *convSite) error { return factoriseSite(s, weighted, valuesOnly) }); err != nil {
 		return err
 	}
-	var choices []rankChoice
 	if policy.kind == policyMaxError {
-		choices = selectWithinMaxError(ctx, sites, env, policy)
-	} else {
-		choices = selectByPolicy(ctx, sites, env, policy)
+		return applyChoices(ctx, selectWithinMaxError(ctx, sites, env, policy), env, policy)
+	}
+	choices := selectByPolicy(ctx, sites, policy)
+	if len(choices) > 0 && !policy.calibrated && hasInputs(ctx.Options.Bottleneck) {
+		var err error
+		if env, err = prepareMeasurements(ctx, sitesOf(choices), policy); err != nil {
+			return err
+		}
+	}
+	if err := reportErrors(choices, env); err != nil {
+		return err
 	}
 	return applyChoices(ctx, choices, env, policy)
+}
+
+func sitesOf(choices []rankChoice) []*convSite {
+	out := make([]*convSite, len(choices))
+	for i, c := range choices {
+		out[i] = c.site
+	}
+	return out
 }
 
 // findConvSites lists the candidate convs, declining the others with their reason.

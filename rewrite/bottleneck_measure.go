@@ -56,9 +56,6 @@ func prepareMeasurements(ctx *Context, sites []*convSite, p rankPolicy) (*measur
 	opts := ctx.Options.Bottleneck
 	env := &measureEnv{ctx: ctx}
 	measure := p.kind == policyMaxError || hasInputs(opts)
-	if !measure && !p.calibrated {
-		return env, nil
-	}
 	eo := ctx.Options.Engine
 	eo.KeepIntermediates, eo.ShapesOnly = true, false
 	prog, err := engine.Compile(ctx.Graph, eo)

@@ -75,7 +75,7 @@ type rankChoice struct {
 }
 
 // selectByPolicy picks each site's rank under a fixed policy (everything but MaxError).
-func selectByPolicy(ctx *Context, sites []*convSite, env *measureEnv, p rankPolicy) []rankChoice {
+func selectByPolicy(ctx *Context, sites []*convSite, p rankPolicy) []rankChoice {
 	var choices []rankChoice
 	for _, s := range sites {
 		r, reason := policyRank(s, p)
@@ -83,23 +83,29 @@ func selectByPolicy(ctx *Context, sites []*convSite, env *measureEnv, p rankPoli
 			ctx.Declined(s.node, "%s", reason)
 			continue
 		}
-		fact, err := s.factorisation()
-		if err != nil {
-			ctx.Declined(s.node, "%v", err)
-			continue
-		}
-		c := rankChoice{site: s, rank: r, modelError: -1}
-		if len(s.samples) > 0 {
-			if e, err := env.layerError(s, r); err == nil {
-				c.layerError, c.measured = e, true
-			}
-		}
-		if !c.measured {
-			c.layerError = fact.WeightError(r)
-		}
-		choices = append(choices, c)
+		choices = append(choices, rankChoice{site: s, rank: r, modelError: -1})
 	}
 	return choices
+}
+
+// reportErrors fills in each choice's error: measured on the layer when the site has samples,
+// else the weight's.
+func reportErrors(choices []rankChoice, env *measureEnv) error {
+	for i := range choices {
+		c := &choices[i]
+		fact, err := c.site.factorisation()
+		if err != nil {
+			return err
+		}
+		if len(c.site.samples) > 0 {
+			if e, err := env.layerError(c.site, c.rank); err == nil {
+				c.layerError, c.measured = e, true
+				continue
+			}
+		}
+		c.layerError = fact.WeightError(c.rank)
+	}
+	return nil
 }
 
 // policyRank is the rank a fixed policy gives a site, or why the site is declined.
