@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -202,12 +204,27 @@ func parseTensorAliased(b []byte) (*onnxpb.TensorProto, error) {
 		return nil, notONNX(err)
 	}
 	if hasRaw {
-		tp.RawData = raw[:len(raw):len(raw)]
-		if tp.RawData == nil {
-			tp.RawData = []byte{}
-		}
+		tp.RawData = alignedRaw(raw, tensor.DType(tp.GetDataType()).Size())
 	}
 	return tp, nil
+}
+
+// alignedRaw returns raw itself when the engine can view it in place (aligned for its element size,
+// or an architecture where misaligned views are fine: tensor.MisalignedViewsOK), and otherwise an
+// aligned copy, after which the file pages it came from are released: either way the weights are in
+// memory once.
+func alignedRaw(raw []byte, elemSize int) []byte {
+	if raw == nil {
+		return []byte{}
+	}
+	if tensor.MisalignedViewsOK || elemSize <= 1 || uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%uintptr(elemSize) == 0 || len(raw) == 0 {
+		return raw[:len(raw):len(raw)]
+	}
+	words := make([]uint64, (len(raw)+7)/8)
+	aligned := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(raw))
+	copy(aligned, raw)
+	dropPages(raw)
+	return aligned
 }
 
 func notONNX(err error) error {

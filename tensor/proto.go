@@ -95,15 +95,17 @@ func fromRaw(name string, dt DType, shape []int, raw []byte) (*Tensor, error) {
 
 var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
-// viewOrCopy reinterprets raw as []T when the host is little-endian and raw is aligned for T, and
-// decodes a copy otherwise.
+// viewOrCopy reinterprets raw as []T when the host is little-endian and raw is aligned for T (or the
+// architecture reads misaligned data at full speed, see MisalignedViewsOK), and decodes a copy
+// otherwise.
 func viewOrCopy[T any](raw []byte, n int, decode func([]byte) T) []T {
 	if n == 0 {
 		return []T{}
 	}
 	var zero T
 	size := int(unsafe.Sizeof(zero))
-	if littleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%uintptr(unsafe.Alignof(zero)) == 0 {
+	aligned := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%uintptr(unsafe.Alignof(zero)) == 0
+	if littleEndian && (aligned || MisalignedViewsOK) {
 		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), n)
 	}
 	out := make([]T, n)
@@ -172,7 +174,9 @@ func normalisedType(dt DType) DType {
 	return dt
 }
 
-// ToProto encodes the tensor as a TensorProto with raw_data (strings in string_data).
+// ToProto encodes the tensor as a TensorProto with raw_data (strings in string_data). On a
+// little-endian host the raw data shares the tensor's memory instead of copying it (weights of a
+// rewritten model can be hundreds of megabytes): do not modify the tensor afterwards.
 func (t *Tensor) ToProto(name string) *onnxpb.TensorProto {
 	tp := &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(t.DType))}
 	tp.Dims = make([]int64, len(t.Shape))
@@ -183,8 +187,44 @@ func (t *Tensor) ToProto(name string) *onnxpb.TensorProto {
 		tp.StringData = t.Str
 		return tp
 	}
-	tp.RawData = t.RawBytes()
+	if raw := t.rawView(); raw != nil {
+		tp.RawData = raw
+	} else {
+		tp.RawData = t.RawBytes()
+	}
 	return tp
+}
+
+// rawView is the tensor's data as little-endian bytes without copying, when the host's layout is
+// the wire layout (little-endian, and a type stored as is); nil otherwise.
+func (t *Tensor) rawView() []byte {
+	if !littleEndian {
+		return nil
+	}
+	n := t.Len()
+	switch t.DType {
+	case Float:
+		return asBytes(t.F32[:n])
+	case Double:
+		return asBytes(t.F64[:n])
+	case Int64:
+		return asBytes(t.I64[:n])
+	case Int32:
+		return asBytes(t.I32[:n])
+	case Float16, BFloat16, Uint16:
+		return asBytes(t.U16[:n])
+	case Uint8:
+		return t.U8[:n:n]
+	}
+	return nil
+}
+
+func asBytes[T any](s []T) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
 }
 
 // RawBytes is the little-endian encoding of the data, as in TensorProto.raw_data.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -44,6 +45,14 @@ func run(args []string) (code int) {
 			code = exitBadInput
 		}
 	}()
+	if path := os.Getenv("FCCONV_CPUPROFILE"); path != "" {
+		// For developers: a CPU profile of the whole command.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	root := newRootCommand()
 	root.SetArgs(args)
 	err := root.Execute()
