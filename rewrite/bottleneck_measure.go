@@ -18,9 +18,10 @@ import (
 )
 
 // Measurement inputs. The bottleneck pass measures errors on BottleneckOptions.Inputs (the convert
-// command passes its verification inputs there), else on the calibration inputs, else on one
-// seeded random normal sample made like verify's default (seed 0), so that a MaxError choice is
-// judged on what the default verification will run. Calibration reads CalibrationInputs: a
+// command passes its verification inputs there). Without them, MaxError measures on one seeded
+// random normal sample made like verify's default (seed 0), so that its choice is judged on what
+// the default verification will run, not on the calibration data; the other policies report
+// layer errors on the calibration inputs when there are some. Calibration reads CalibrationInputs: a
 // test_data_set folder of input_N.pb files, a folder of such folders, a comma-separated list of
 // either, or "random" for seeded random normal samples.
 
@@ -80,7 +81,7 @@ func prepareMeasurements(ctx *Context, sites []*convSite, p rankPolicy) (*measur
 		switch {
 		case len(opts.Inputs) > 0:
 			env.inputs, env.source = opts.Inputs, fmt.Sprintf("given inputs (%d)", len(opts.Inputs))
-		case calibration != nil:
+		case calibration != nil && p.kind != policyMaxError:
 			env.inputs, env.source = calibration, env.calibrationSource
 		default:
 			in, err := verify.RandomInputs(prog, 0)

@@ -145,37 +145,45 @@ func TestBottleneckZooMaxError(t *testing.T) {
 	if testing.Short() {
 		t.Skip("MaxError on resnet18 and googlenet takes about a minute")
 	}
-	for _, name := range []string{"resnet18", "googlenet"} {
-		for _, limit := range []float64{0.01, 0.1} {
-			t.Run(fmt.Sprintf("%s/max_error_%g", name, limit), func(t *testing.T) {
-				original, m := loadZoo(t, name), loadZoo(t, name)
-				start := time.Now()
-				rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: limit}, false)
-				elapsed := time.Since(start)
-				before, after := rep.MACsSaved()
-				total := totalMACs(t, original)
-				// Seed 0 are the inputs the pass measured on (verify's default); seed 9 are new.
-				measured := worstRelError(t, original, m, verify.Options{Seed: 0})
-				unseen := worstRelError(t, original, m, verify.Options{Seed: 9})
-				t.Logf("%s max error %g: %d layers in %v; model MACs %d -> %d (%.1f%% saved); error %.4f on the measured inputs, %.4f on unseen ones",
-					name, limit, len(rep.Applied), elapsed.Round(time.Millisecond), total, total-before+after,
-					100*float64(before-after)/float64(total), measured, unseen)
-				for _, a := range rep.Applied {
-					t.Logf("  %s: %s, layer error %.3g", a.Replaced[0], a.Detail, a.Extra["layer_rel_error"])
-					if a.Extra["model_rel_error"] != measured {
-						t.Errorf("reported model error %v, measured %v", a.Extra["model_rel_error"], measured)
-					}
+	cases := []struct {
+		name        string
+		limit       float64
+		calibration string
+	}{
+		{"resnet18", 0.01, ""}, {"resnet18", 0.1, ""}, {"googlenet", 0.01, ""}, {"googlenet", 0.1, ""},
+		// Calibrated factors cut deeper for the same error.
+		{"resnet18", 0.1, "random"},
+	}
+	for _, c := range cases {
+		name, limit := c.name, c.limit
+		t.Run(fmt.Sprintf("%s/max_error_%g/calibration_%q", name, limit, c.calibration), func(t *testing.T) {
+			original, m := loadZoo(t, name), loadZoo(t, name)
+			start := time.Now()
+			rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: limit, CalibrationInputs: c.calibration}, false)
+			elapsed := time.Since(start)
+			before, after := rep.MACsSaved()
+			total := totalMACs(t, original)
+			// Seed 0 are the inputs the pass measured on (verify's default); seed 9 are new.
+			measured := worstRelError(t, original, m, verify.Options{Seed: 0})
+			unseen := worstRelError(t, original, m, verify.Options{Seed: 9})
+			t.Logf("%s max error %g (calibration %q): %d layers in %v; model MACs %d -> %d (%.1f%% saved); error %.4f on the measured inputs, %.4f on unseen ones",
+				name, limit, c.calibration, len(rep.Applied), elapsed.Round(time.Millisecond), total, total-before+after,
+				100*float64(before-after)/float64(total), measured, unseen)
+			for _, a := range rep.Applied {
+				t.Logf("  %s: %s, layer error %.3g", a.Replaced[0], a.Detail, a.Extra["layer_rel_error"])
+				if a.Extra["model_rel_error"] != measured {
+					t.Errorf("reported model error %v, measured %v", a.Extra["model_rel_error"], measured)
 				}
-				if measured > limit {
-					t.Errorf("measured error %.4f is over the limit %g", measured, limit)
+			}
+			if measured > limit {
+				t.Errorf("measured error %.4f is over the limit %g", measured, limit)
+			}
+			for _, d := range rep.Declined {
+				if !strings.Contains(d.Reason, "below the minimum") && !strings.HasPrefix(d.Reason, "max error") {
+					t.Errorf("%s declined for %q", d.Node, d.Reason)
 				}
-				for _, d := range rep.Declined {
-					if !strings.Contains(d.Reason, "below the minimum") && !strings.HasPrefix(d.Reason, "max error") {
-						t.Errorf("%s declined for %q", d.Node, d.Reason)
-					}
-				}
-			})
-		}
+			}
+		})
 	}
 }
 
