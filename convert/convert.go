@@ -150,9 +150,16 @@ func convert(path string, opts Options, res *Result) error {
 	}
 
 	t = time.Now()
-	if res.MACsBefore, err = totalMACs(original, opts.Rewrite.Engine); err != nil {
+	shapes, err := compileShapes(original, opts.Rewrite.Engine)
+	if err != nil {
 		return err
 	}
+	res.MACsBefore = sumMACs(shapes)
+	samples, source, err := verificationSamples(shapes, opts)
+	if err != nil {
+		return err
+	}
+	opts.Rewrite.Bottleneck.Inputs = samples
 	report, err := rewrite.Run(rewritten, passes, opts.Rewrite, opts.DryRun)
 	res.Rewrites = report
 	if err != nil {
@@ -166,14 +173,16 @@ func convert(path string, opts Options, res *Result) error {
 		res.Seconds.Rewrite = time.Since(t).Seconds()
 		return nil
 	}
-	if res.MACsAfter, err = totalMACs(rewritten, spatialEngineOptions(opts, original)); err != nil {
+	after, err := compileShapes(rewritten, spatialEngineOptions(opts, original))
+	if err != nil {
 		return fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
 	}
+	res.MACsAfter = sumMACs(after)
 	res.Seconds.Rewrite = time.Since(t).Seconds()
 
 	if !opts.NoVerify {
 		t = time.Now()
-		ok, err := verifyRewrite(original, rewritten, opts, res)
+		ok, err := verifyRewrite(original, rewritten, opts, samples, source, res)
 		res.Seconds.Verify = time.Since(t).Seconds()
 		if err != nil {
 			return err
@@ -274,18 +283,19 @@ func withoutGraph(mp *onnxpb.ModelProto) *onnxpb.ModelProto {
 	return shallow
 }
 
-// totalMACs sums the engine's MAC count over all nodes.
-func totalMACs(m *graph.Model, eo engine.Options) (int64, error) {
+// compileShapes infers shapes and MACs without preparing the model to run.
+func compileShapes(m *graph.Model, eo engine.Options) (*engine.Program, error) {
 	eo.ShapesOnly = true
-	p, err := engine.Compile(m.Graph, eo)
-	if err != nil {
-		return 0, err
-	}
+	return engine.Compile(m.Graph, eo)
+}
+
+// sumMACs sums the engine's MAC count over all nodes.
+func sumMACs(p *engine.Program) int64 {
 	var sum int64
 	for _, macs := range p.NodeMACs() {
 		sum += macs
 	}
-	return sum, nil
+	return sum
 }
 
 // spatialEngineOptions are the engine options for the rewritten model: with --spatial its input H
@@ -311,7 +321,7 @@ func spatialEngineOptions(opts Options, original *graph.Model) engine.Options {
 	return eo
 }
 
-func verifyRewrite(original, rewritten *graph.Model, opts Options, res *Result) (bool, error) {
+func verifyRewrite(original, rewritten *graph.Model, opts Options, samples []map[string]*tensor.Tensor, source string, res *Result) (bool, error) {
 	eoA := opts.Rewrite.Engine
 	pa, err := engine.Compile(original.Graph, eoA)
 	if err != nil {
@@ -322,14 +332,8 @@ func verifyRewrite(original, rewritten *graph.Model, opts Options, res *Result) 
 		return false, fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
 	}
 	vo := verify.Options{
-		Tolerances: opts.Tolerances, Samples: opts.Samples, Seed: opts.Seed,
+		Tolerances: opts.Tolerances, Inputs: samples, InputSource: source,
 		FlattenOutputs: opts.Rewrite.Spatial, Approximate: lossy(opts.Rewrite),
-	}
-	if vo.Inputs, err = verificationInputs(pa, opts); err != nil {
-		return false, err
-	}
-	if opts.InputsDir != "" {
-		vo.InputSource = opts.InputsDir
 	}
 	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError > 0 {
 		vo.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: opts.Rewrite.Bottleneck.MaxError}}
@@ -359,31 +363,43 @@ func lossy(o rewrite.Options) bool {
 	return b.Rank > 0 || b.RankRatio > 0 || b.RankEnergy > 0 || b.MaxError > 0
 }
 
-func verificationInputs(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, error) {
+// verificationSamples are the inputs both models run on: the test_data_set folder, the explicit
+// inputs (missing ones filled at random), or Samples random samples. The bottleneck pass measures its
+// errors on the same samples, so a --max-error budget holds on what is verified.
+func verificationSamples(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, string, error) {
 	if opts.InputsDir != "" {
 		in, _, err := verify.ReadTestDataSet(opts.InputsDir, p.Inputs(), p.Outputs())
 		if err != nil {
-			return nil, &UsageError{err}
+			return nil, "", &UsageError{err}
 		}
-		return []map[string]*tensor.Tensor{in}, checkInputs(p, in)
+		return []map[string]*tensor.Tensor{in}, opts.InputsDir, checkInputs(p, in)
 	}
-	if len(opts.Inputs) == 0 {
-		return nil, nil
-	}
-	in := map[string]*tensor.Tensor{}
-	for k, v := range opts.Inputs {
-		in[k] = v
-	}
-	for _, name := range p.Inputs() {
-		if in[name] == nil {
-			r, err := verify.RandomInputs(p, opts.Seed)
-			if err != nil {
-				return nil, err
+	if len(opts.Inputs) > 0 {
+		in := map[string]*tensor.Tensor{}
+		for k, v := range opts.Inputs {
+			in[k] = v
+		}
+		random, err := verify.RandomInputs(p, opts.Seed)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, name := range p.Inputs() {
+			if in[name] == nil {
+				in[name] = random[name]
 			}
-			in[name] = r[name]
 		}
+		return []map[string]*tensor.Tensor{in}, "--input files", checkInputs(p, in)
 	}
-	return []map[string]*tensor.Tensor{in}, checkInputs(p, in)
+	n := max(opts.Samples, 1)
+	var samples []map[string]*tensor.Tensor
+	for i := 0; i < n; i++ {
+		in, err := verify.RandomInputs(p, opts.Seed+int64(i))
+		if err != nil {
+			return nil, "", err
+		}
+		samples = append(samples, in)
+	}
+	return samples, fmt.Sprintf("random (seed %d)", opts.Seed), nil
 }
 
 func checkInputs(p *engine.Program, in map[string]*tensor.Tensor) error {

@@ -87,7 +87,8 @@ type BottleneckOptions struct {
 	RankRatio  float64 // rank = ratio * min(C_in, C_out*K*K)
 	RankEnergy float64 // keep this share of the squared singular values
 	MaxError   float64 // smallest ranks whose measured output error stays within this
-	// CalibrationInputs is a folder of inputs (test_data_set style) for input-covariance weighting.
+	// CalibrationInputs are the inputs for input-covariance weighting: a test_data_set folder, a
+	// folder of such folders, a comma-separated list of them, or "random".
 	CalibrationInputs string
 	// Inputs are the samples the pass measures errors on (MaxError, reported layer errors): the
 	// convert command passes its verification inputs. Empty: calibration inputs, else random.

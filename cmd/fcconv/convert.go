@@ -139,7 +139,7 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 	fl.Float64Var(&f.rankRatio, "rank-ratio", 0, "bottleneck: rank as a share of the full rank (lossy)")
 	fl.Float64Var(&f.rankEnergy, "rank-energy", 0, "bottleneck: keep this share of the squared singular values (lossy)")
 	fl.Float64Var(&f.maxError, "max-error", 0, "bottleneck: smallest ranks whose measured output error stays within this (lossy)")
-	fl.StringVar(&f.calibrate, "calibrate", "", "bottleneck: folder of inputs to weight the factorisation by the layer's input statistics")
+	fl.StringVar(&f.calibrate, "calibrate", "", "bottleneck: inputs to weight the factorisation by each layer's input statistics: a test_data_set folder, a folder of them, a comma list, or random")
 	f.batch.register(cmd)
 	return cmd
 }
