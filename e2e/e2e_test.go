@@ -209,3 +209,33 @@ func compareOnORT(t *testing.T, original, converted string) {
 		}
 	}
 }
+
+// TestLowRankBottleneckOnONNXRuntime: the exact bottleneck of custom_lowrank_conv runs on ONNX
+// Runtime with the original's outputs and passes onnx.checker.
+func TestLowRankBottleneckOnONNXRuntime(t *testing.T) {
+	zooModels(t)
+	path := filepath.Join(os.Getenv("FCCONV_ZOO"), "custom_lowrank_conv", "model.onnx")
+	out := filepath.Join(t.TempDir(), "lowrank.onnx")
+	opts := defaultOptions(out)
+	opts.Passes = "bottleneck"
+	opts.InputsDir = "auto"
+	res, err := convert.Convert(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != convert.Converted || len(res.Rewrites.Applied) != 1 {
+		t.Fatalf("status %s, %d rewrites", res.Status, len(res.Rewrites.Applied))
+	}
+	a := res.Rewrites.Applied[0]
+	if a.Extra["rank"] != 64 {
+		t.Fatalf("rank %v, want 64", a.Extra["rank"])
+	}
+	if ratio := float64(a.MACsBefore) / float64(a.MACsAfter); ratio < 7 {
+		t.Fatalf("MACs %d -> %d: only %.2fx", a.MACsBefore, a.MACsAfter, ratio)
+	}
+	checkONNX(t, out)
+	if _, err := ortrun.Script(); err != nil {
+		t.Skipf("ONNX Runtime not available: %v", err)
+	}
+	compareOnORT(t, path, out)
+}
