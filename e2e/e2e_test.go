@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fcconv/fcconv/convert"
+	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/internal/ortrun"
 	"github.com/fcconv/fcconv/tensor"
@@ -238,4 +239,47 @@ func TestLowRankBottleneckOnONNXRuntime(t *testing.T) {
 		t.Skipf("ONNX Runtime not available: %v", err)
 	}
 	compareOnORT(t, path, out)
+}
+
+// TestSpatialHeadRunsLargerOnBothRuntimes converts a VGG-style head with --spatial and runs the
+// result at twice the input size on ONNX Runtime and on fcconv's engine: both give the same map of
+// class scores.
+func TestSpatialHeadRunsLargerOnBothRuntimes(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "spatial.onnx")
+	opts := defaultOptions(out)
+	opts.Rewrite.Spatial = true
+	res, err := convert.Convert(sample, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Spatial == nil || len(res.Spatial.OutputShape) != 4 || res.Spatial.OutputShape[2] < 2 {
+		t.Fatalf("no score map at a larger size: %+v", res.Spatial)
+	}
+	if _, err := ortrun.Script(); err != nil {
+		t.Skipf("ONNX Runtime not available: %v", err)
+	}
+	ort, err := ortrun.Run(out, ortrun.Options{Seed: 2, Shapes: map[string][]int{"image": {1, 3, 64, 64}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.AgainstReference(m, []map[string]*tensor.Tensor{ort.Inputs}, []map[string]*tensor.Tensor{ort.Outputs},
+		verify.Options{Tolerances: verify.Tolerances{Default: verify.DefaultTolerance}, Engine: engineShapes(ort.Inputs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Equivalent || !tensor.SameShape(rep.Outputs[0].Shape, res.Spatial.OutputShape) {
+		t.Fatalf("engine and ONNX Runtime disagree at 64x64: %+v (shape from convert %v)", rep.Outputs, res.Spatial.OutputShape)
+	}
+}
+
+func engineShapes(in map[string]*tensor.Tensor) engine.Options {
+	shapes := map[string][]int{}
+	for k, v := range in {
+		shapes[k] = v.Shape
+	}
+	return engine.Options{InputShapes: shapes}
 }
