@@ -661,10 +661,7 @@ func preluRows[T number]() binaryRows[T, T] {
 	r.vs = func(o, a []T, s T) { // the common per-channel case
 		o = o[:len(a)]
 		for i, x := range a {
-			if x < 0 {
-				x *= s
-			}
-			o[i] = x
+			o[i] = max(x, 0) + s*min(x, 0) // branch-free
 		}
 	}
 	return r
@@ -719,37 +716,34 @@ type clipBounds struct{ lo, hi float64 }
 
 func clipKernel[T number](c clipBounds) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
-		lo, hasLo := boundOf[T](c.lo)
-		hi, hasHi := boundOf[T](c.hi)
+		lo, hi := boundOf[T](c.lo), boundOf[T](c.hi)
 		if len(in) > 1 && in[1] != nil {
-			lo, hasLo = dataOf[T](in[1])[0], true
+			lo = dataOf[T](in[1])[0]
 		}
 		if len(in) > 2 && in[2] != nil {
-			hi, hasHi = dataOf[T](in[2])[0], true
+			hi = dataOf[T](in[2])[0]
 		}
 		src, dst := dataOf[T](in[0]), dataOf[T](out[0])
 		parallelFor(len(src), 1, func(a, b int) {
 			d := dst[a:b]
 			for i, v := range src[a:b] {
-				if hasLo && v < lo {
-					v = lo
-				}
-				if hasHi && v > hi {
-					v = hi
-				}
-				d[i] = v // NaN passes through, as in numpy.clip
+				d[i] = min(max(v, lo), hi) // NaN stays NaN, as in numpy.clip
 			}
 		})
 		return nil
 	}
 }
 
-// boundOf converts an attribute bound to T; an infinite bound means no bound.
-func boundOf[T number](v float64) (T, bool) {
-	if math.IsInf(v, 0) {
-		return 0, false
+// boundOf converts an attribute bound to T; an infinite bound means no bound, which for integers
+// is their whole range.
+func boundOf[T number](v float64) T {
+	switch {
+	case math.IsInf(v, -1):
+		return lowest[T]()
+	case math.IsInf(v, 1):
+		return highest[T]()
 	}
-	return T(v), true
+	return T(v)
 }
 
 // unaryOp is a unary math function: a float32 loop (the fast path), a float64 function for double
@@ -784,10 +778,7 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) {
 			dst = dst[:len(src)]
 			for i, v := range src {
-				if v < 0 {
-					v = 0
-				}
-				dst[i] = v
+				dst[i] = max(v, 0) // branch-free: a branch on the sign mispredicts half the time
 			}
 		},
 		f64: func(x float64) float64 { return max(x, 0) }, ints: func(x int64) int64 { return max(x, 0) }, cost: 1,
@@ -814,7 +805,7 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) {
 			dst = dst[:len(src)]
 			for i, v := range src {
-				dst[i] = float32(math.Exp(float64(v)))
+				dst[i] = exp32(v)
 			}
 		},
 		f64: math.Exp, cost: 8,
@@ -832,7 +823,7 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) {
 			dst = dst[:len(src)]
 			for i, v := range src {
-				dst[i] = float32(math.Erf(float64(v)))
+				dst[i] = erf32(v)
 			}
 		},
 		f64: math.Erf, cost: 8,
@@ -841,7 +832,7 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) {
 			dst = dst[:len(src)]
 			for i, v := range src {
-				dst[i] = float32(math.Tanh(float64(v)))
+				dst[i] = tanh32(v)
 			}
 		},
 		f64: math.Tanh, cost: 8,
@@ -850,7 +841,7 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) {
 			dst = dst[:len(src)]
 			for i, v := range src {
-				dst[i] = float32(sigmoid64(float64(v)))
+				dst[i] = sigmoid32(v)
 			}
 		},
 		f64: sigmoid64, cost: 8,
@@ -911,10 +902,7 @@ var paramUnaryOps = map[string]func(n *Node) unaryOp{
 			f32: func(dst, src []float32) {
 				dst = dst[:len(src)]
 				for i, v := range src {
-					if v < 0 {
-						v *= alpha
-					}
-					dst[i] = v
+					dst[i] = max(v, 0) + alpha*min(v, 0) // branch-free
 				}
 			},
 			f64: func(x float64) float64 {

@@ -97,7 +97,7 @@ func softmaxRow[T float](x, y []T, logOutput bool) {
 	var sum float64
 	y = y[:len(x)]
 	for i, v := range x {
-		e := math.Exp(float64(v - m))
+		e := expClamped(float64(v - m))
 		sum += e
 		if !logOutput {
 			y[i] = T(e)
@@ -133,7 +133,7 @@ func softmaxStrided[T float](x, y []T, inner int, mx []T, sum []float64, logOutp
 	for k := 0; k < r; k++ {
 		row, out := x[k*inner:(k+1)*inner], y[k*inner:(k+1)*inner]
 		for i, v := range row {
-			e := math.Exp(float64(v - mx[i]))
+			e := expClamped(float64(v - mx[i]))
 			sum[i] += e
 			if !logOutput {
 				out[i] = T(e)
