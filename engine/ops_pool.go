@@ -27,6 +27,21 @@ type poolAxis struct {
 	tapLo, tapHi  []int     // per output coordinate: the taps that land inside the input
 	scale         []float32 // per output coordinate: 1 / counted taps (average pooling only)
 	identity      bool      // kernel 1, stride 1, no padding: nothing to do
+	kernel        int
+	// interiorLo, interiorHi bound the output coordinates whose whole window lies in the input.
+	interiorLo, interiorHi int
+}
+
+func (ax *poolAxis) findInterior() {
+	lo := 0
+	for lo < ax.outLen && (ax.tapLo[lo] != 0 || ax.tapHi[lo] != ax.kernel) {
+		lo++
+	}
+	hi := lo
+	for hi < ax.outLen && ax.tapLo[hi] == 0 && ax.tapHi[hi] == ax.kernel {
+		hi++
+	}
+	ax.interiorLo, ax.interiorHi = lo, hi
 }
 
 // poolAxes derives the per-dim passes of a window. countPadding counts taps that land in the
@@ -34,7 +49,7 @@ type poolAxis struct {
 func poolAxes(w *nnWindow, average, countPadding bool) []*poolAxis {
 	axes := make([]*poolAxis, w.rank())
 	for d := range axes {
-		ax := &poolAxis{inLen: w.in[d], outLen: w.out[d], dilation: w.dilation[d]}
+		ax := &poolAxis{inLen: w.in[d], outLen: w.out[d], dilation: w.dilation[d], kernel: w.kernel[d]}
 		ax.identity = w.kernel[d] == 1 && w.stride[d] == 1 && w.padBegin[d] == 0 && w.in[d] == w.out[d]
 		for o := 0; o < ax.outLen; o++ {
 			s := o*w.stride[d] - w.padBegin[d]
@@ -60,6 +75,7 @@ func poolAxes(w *nnWindow, average, countPadding bool) []*poolAxis {
 				ax.scale = append(ax.scale, 1/float32(count))
 			}
 		}
+		ax.findInterior()
 		axes[d] = ax
 	}
 	return axes
@@ -155,24 +171,50 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 						copy(rowMax, src)
 						continue
 					}
+					rowMax := rowMax[:len(src)]
 					for i, v := range src {
-						if v > rowMax[i] {
-							rowMax[i] = v
-						}
+						rowMax[i] = max(rowMax[i], v) // branch-free: data-dependent branches mispredict
 					}
 				}
-				for ox := range out {
-					m := lowest
-					for t := aw.tapLo[ox]; t < aw.tapHi[ox]; t++ {
-						if v := rowMax[aw.start[ox]+t*aw.dilation]; v > m {
-							m = v
-						}
-					}
-					out[ox] = m
-				}
+				poolMaxRow(out, rowMax, aw, lowest)
 			}
 		}
 	})
+}
+
+// poolMaxRow takes the horizontal window maxima of one reduced row, with unrolled loops for the
+// common 3-wide and 2-wide windows away from the edges.
+func poolMaxRow[T poolNumber](out, row []T, aw *poolAxis, lowest T) {
+	edge := func(ox int) {
+		m := lowest
+		for t := aw.tapLo[ox]; t < aw.tapHi[ox]; t++ {
+			m = max(m, row[aw.start[ox]+t*aw.dilation])
+		}
+		out[ox] = m
+	}
+	lo, hi := aw.interiorLo, aw.interiorHi
+	for ox := 0; ox < lo; ox++ {
+		edge(ox)
+	}
+	switch {
+	case aw.kernel == 3 && aw.dilation == 1:
+		for ox := lo; ox < hi; ox++ {
+			w := row[aw.start[ox] : aw.start[ox]+3]
+			out[ox] = max(max(w[0], w[1]), w[2])
+		}
+	case aw.kernel == 2 && aw.dilation == 1:
+		for ox := lo; ox < hi; ox++ {
+			w := row[aw.start[ox] : aw.start[ox]+2]
+			out[ox] = max(w[0], w[1])
+		}
+	default:
+		for ox := lo; ox < hi; ox++ {
+			edge(ox)
+		}
+	}
+	for ox := hi; ox < len(out); ox++ {
+		edge(ox)
+	}
 }
 
 // poolAverage2D is poolMax2D's counterpart for AveragePool: rows are summed, then windows.
@@ -215,9 +257,7 @@ func poolMaxPass[T poolNumber](dst, src []T, outer, inner int, ax *poolAxis) {
 			if inner == 1 {
 				m := lowest
 				for t := lo; t < hi; t++ {
-					if v := s[ax.start[o]+t*ax.dilation]; v > m {
-						m = v
-					}
+					m = max(m, s[ax.start[o]+t*ax.dilation])
 				}
 				d[o] = m
 				continue
@@ -234,10 +274,9 @@ func poolMaxPass[T poolNumber](dst, src []T, outer, inner int, ax *poolAxis) {
 			for t := lo + 1; t < hi; t++ {
 				i := ax.start[o] + t*ax.dilation
 				in := s[i*inner : (i+1)*inner]
+				out := out[:len(in)]
 				for j, v := range in {
-					if v > out[j] {
-						out[j] = v
-					}
+					out[j] = max(out[j], v)
 				}
 			}
 		}
