@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 )
 
@@ -19,10 +21,27 @@ func buildCast(n *Node, in []Info) (*Build, error) {
 	if err := needInputs(n, in, 1, 1); err != nil {
 		return nil, err
 	}
-	if n.Attr("to") == nil {
-		return nil, fmt.Errorf("Cast has no attribute to (the target type)")
+	to, err := castTarget(n)
+	if err != nil {
+		return nil, err
 	}
-	return castBuild(n, in[0], tensor.DType(n.AttrInt("to", 0)))
+	return castBuild(n, in[0], to)
+}
+
+// castTarget reads attribute to: a type number, or in opset 1 a type name such as "FLOAT".
+func castTarget(n *Node) (tensor.DType, error) {
+	a := n.Attr("to")
+	if a == nil {
+		return 0, fmt.Errorf("Cast has no attribute to (the target type)")
+	}
+	if a.GetType() == onnxpb.AttributeProto_STRING {
+		v, ok := onnxpb.TensorProto_DataType_value[strings.ToUpper(string(a.S))]
+		if !ok {
+			return 0, fmt.Errorf("attribute to of Cast names an unknown type %q", a.S)
+		}
+		return tensor.DType(v), nil
+	}
+	return tensor.DType(a.GetI()), nil
 }
 
 func buildCastLike(n *Node, in []Info) (*Build, error) {

@@ -260,7 +260,11 @@ func TestCastDirections(t *testing.T) {
 			}
 		}
 	}
+	got := nodeRun{opset: 1, op: "Cast", inputs: []*tensor.Tensor{x}, attrs: []*onnxpb.AttributeProto{graph.StringAttr("to", "INT64")}}.mustRun(t)
+	if got.DType != tensor.Int64 || got.I64[0] != -2 {
+		t.Errorf("Cast-1 with to=\"INT64\" gave %v %v", got.DType, got.Float64s())
+	}
 	b := &tensor.Tensor{DType: tensor.Bool, Shape: []int{2}, B: []bool{true, false}}
-	got := nodeRun{opset: 13, op: "Cast", inputs: []*tensor.Tensor{b}, attrs: []*onnxpb.AttributeProto{graph.IntAttr("to", int64(tensor.Float))}}.mustRun(t)
+	got = nodeRun{opset: 13, op: "Cast", inputs: []*tensor.Tensor{b}, attrs: []*onnxpb.AttributeProto{graph.IntAttr("to", int64(tensor.Float))}}.mustRun(t)
 	expectValues(t, "Cast bool to float", got, []int{2}, seq(1, 0))
 }

@@ -92,7 +92,9 @@ func softmaxKernel[T float](s softmaxShape, logOutput bool) Kernel {
 func softmaxRow[T float](x, y []T, logOutput bool) {
 	m := x[0]
 	for _, v := range x {
-		m = max(m, v)
+		if v > m { // not the max builtin: its NaN handling makes this chain several times slower
+			m = v
+		}
 	}
 	var sum float64
 	y = y[:len(x)]
