@@ -3,6 +3,15 @@ package engine
 // Depthwise convolution (one input channel per group, any channel multiplier), computed directly:
 // im2col would copy each input value taps times to then multiply tiny matrices.
 
+import "unsafe"
+
+//
+// Each input plane is copied once into a zero-padded plane, so no window needs bounds checks.
+// With a horizontal stride s, every padded row is stored split by column phase (columns 0, s,
+// 2s, ... first, then 1, s+1, ..., and so on): the input a tap reads for consecutive outputs is
+// then contiguous, and an output row is a sum of taps contiguous vectors, which the vector
+// kernel computes in one pass.
+
 // depthwisePlan is a depthwise conv over 1-D or 2-D inputs, seen as 2-D (1-D gets height 1).
 type depthwisePlan struct {
 	*convShape
@@ -12,6 +21,8 @@ type depthwisePlan struct {
 	sh, sw, dh, dw   int
 	padTop, padLeft  int
 	paddedH, paddedW int // extent of the zero-padded copy of an input plane
+	phaseStart       []int
+	tapOffsets       []int // per tap: offset in the padded plane from the window's first row
 	needsCopy        bool
 	scratch          *nnScratch
 }
@@ -24,13 +35,28 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 		p.h, p.oh, p.kh, p.sh, p.dh, p.padTop = win.in[0], win.out[0], win.kernel[0], win.stride[0], win.dilation[0], win.padBegin[0]
 	}
 	p.w, p.ow, p.kw, p.sw, p.dw, p.padLeft = win.in[last], win.out[last], win.kernel[last], win.stride[last], win.dilation[last], win.padBegin[last]
-	// The padded plane holds every position any window reads, so the inner loops need no bounds
-	// checks against the input edges.
 	p.paddedH = max(p.padTop+p.h, (p.oh-1)*p.sh+(p.kh-1)*p.dh+1)
 	p.paddedW = max(p.padLeft+p.w, (p.ow-1)*p.sw+(p.kw-1)*p.dw+1)
-	p.needsCopy = p.padTop > 0 || p.padLeft > 0 || p.paddedH > p.h || p.paddedW > p.w
+	// Always copied: the copy also gets depthwiseSlack floats of zeros at its end, so the vector
+	// kernel may compute whole vectors past a row's last output (computed and dropped).
+	p.needsCopy = true
+	for ph := 0; ph < p.sw; ph++ {
+		start := 0
+		if ph > 0 {
+			start = p.phaseStart[ph-1] + (p.paddedW-(ph-1)+p.sw-1)/p.sw
+		}
+		p.phaseStart = append(p.phaseStart, start)
+	}
+	rowLen := p.w
 	if p.needsCopy {
-		p.scratch = newNNScratch(p.paddedH * p.paddedW)
+		rowLen = p.paddedW
+		p.scratch = newNNScratch(p.paddedH*p.paddedW + depthwiseSlack)
+	}
+	for ky := 0; ky < p.kh; ky++ {
+		for kx := 0; kx < p.kw; kx++ {
+			col := kx * p.dw
+			p.tapOffsets = append(p.tapOffsets, ky*p.dh*rowLen+p.phaseStart[col%p.sw]+col/p.sw)
+		}
 	}
 	return p
 }
@@ -39,124 +65,97 @@ func (p *depthwisePlan) run(x, w, bias, y []float32) {
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, p.kh*p.kw
 	nnParallel(p.batch*p.cin, func(task int) {
 		plane := x[task*inSize : (task+1)*inSize]
-		padded, width := plane, p.w
+		padded, rowLen := plane, p.w
 		if p.needsCopy {
 			buf := p.scratch.get()
 			defer p.scratch.put(buf)
-			padded, width = *buf, p.paddedW
+			padded, rowLen = *buf, p.paddedW
 			p.padPlane(padded, plane)
 		}
-		c := task % p.cin
+		srcs := make([]uintptr, taps)
+		lastRow := make([]float32, p.ow+depthwiseSlack)
+		c, img := task%p.cin, task/p.cin
 		for m := 0; m < p.mult; m++ {
 			oc := c*p.mult + m
 			var b float32
 			if bias != nil {
 				b = bias[oc]
 			}
-			img := task / p.cin
 			out := y[(img*p.cout+oc)*outSize : (img*p.cout+oc+1)*outSize]
-			p.convolvePlane(out, padded, width, w[oc*taps:(oc+1)*taps], b)
+			k := w[oc*taps : (oc+1)*taps]
+			for oy := 0; oy < p.oh; oy++ {
+				// A row may spill whole vectors into the next row, which then overwrites them; the
+				// last row of the plane goes through a buffer instead.
+				row := out[oy*p.ow:]
+				if oy == p.oh-1 {
+					row = lastRow
+				}
+				p.convolveRow(row, p.ow, padded, oy*p.sh*rowLen, k, b, srcs)
+				if oy == p.oh-1 {
+					copy(out[oy*p.ow:], lastRow[:p.ow])
+				}
+			}
 		}
 	})
 }
 
-// padPlane copies an input plane into the middle of a zeroed paddedH x paddedW buffer.
+// padPlane copies an input plane into a zeroed paddedH x paddedW plane, each row split by
+// column phase.
 func (p *depthwisePlan) padPlane(dst, src []float32) {
 	clear(dst)
 	for iy := 0; iy < p.h; iy++ {
-		copy(dst[(iy+p.padTop)*p.paddedW+p.padLeft:], src[iy*p.w:(iy+1)*p.w])
-	}
-}
-
-// convolvePlane computes one output plane from a plane padded so all windows are in bounds.
-func (p *depthwisePlan) convolvePlane(out, in []float32, width int, k []float32, bias float32) {
-	switch {
-	case p.kh == 3 && p.kw == 3 && p.dh == 1 && p.dw == 1:
-		for oy := 0; oy < p.oh; oy++ {
-			r := in[oy*p.sh*width:]
-			depthwiseRow3x3(out[oy*p.ow:(oy+1)*p.ow], r, r[width:], r[2*width:], k, bias, p.sw)
+		row := dst[(iy+p.padTop)*p.paddedW : (iy+p.padTop+1)*p.paddedW]
+		in := src[iy*p.w : (iy+1)*p.w]
+		if p.sw == 1 {
+			copy(row[p.padLeft:], in)
+			continue
 		}
-	case p.kh == 5 && p.kw == 5 && p.dh == 1 && p.dw == 1:
-		for oy := 0; oy < p.oh; oy++ {
-			r := in[oy*p.sh*width:]
-			depthwiseRow5x5(out[oy*p.ow:(oy+1)*p.ow], r, width, k, bias, p.sw)
-		}
-	default:
-		for oy := 0; oy < p.oh; oy++ {
-			p.depthwiseRowGeneric(out[oy*p.ow:(oy+1)*p.ow], in[oy*p.sh*width:], width, k, bias)
-		}
-	}
-}
-
-// depthwiseRowGeneric accumulates tap by tap over the row: any kernel size, stride and dilation.
-func (p *depthwisePlan) depthwiseRowGeneric(out, in []float32, width int, k []float32, bias float32) {
-	for i := range out {
-		out[i] = bias
-	}
-	for ky := 0; ky < p.kh; ky++ {
-		row := in[ky*p.dh*width:]
-		for kx := 0; kx < p.kw; kx++ {
-			wv := k[ky*p.kw+kx]
-			src := row[kx*p.dw:]
-			if p.sw == 1 {
-				src = src[:len(out)]
-				for i := range out {
-					out[i] += wv * src[i]
-				}
-				continue
+		for ph := 0; ph < p.sw; ph++ {
+			// Padded columns ph, ph+sw, ... hold input columns ph-padLeft, ph-padLeft+sw, ...
+			first := ph - p.padLeft
+			j := 0
+			if first < 0 {
+				j = (-first + p.sw - 1) / p.sw
 			}
-			for i := range out {
-				out[i] += wv * src[i*p.sw]
+			dst := row[p.phaseStart[ph]:]
+			for ix := first + j*p.sw; ix < p.w; ix += p.sw {
+				dst[j] = in[ix]
+				j++
 			}
 		}
 	}
 }
 
-// depthwiseRow3x3 computes one output row of a 3x3 kernel from three input rows, keeping the
-// sum of the nine taps in a register.
-func depthwiseRow3x3(out, r0, r1, r2, k []float32, bias float32, stride int) {
-	k = k[:9]
-	n := len(out)
-	if n == 0 {
-		return
-	}
-	need := (n-1)*stride + 3
-	r0, r1, r2 = r0[:need], r1[:need], r2[:need]
-	if stride == 1 {
-		for i := range out {
-			a, b, c := r0[i:i+3], r1[i:i+3], r2[i:i+3]
-			out[i] = bias + k[0]*a[0] + k[1]*a[1] + k[2]*a[2] +
-				k[3]*b[0] + k[4]*b[1] + k[5]*b[2] +
-				k[6]*c[0] + k[7]*c[1] + k[8]*c[2]
-		}
-		return
-	}
-	for i := range out {
-		x := i * stride
-		a, b, c := r0[x:x+3], r1[x:x+3], r2[x:x+3]
-		out[i] = bias + k[0]*a[0] + k[1]*a[1] + k[2]*a[2] +
-			k[3]*b[0] + k[4]*b[1] + k[5]*b[2] +
-			k[6]*c[0] + k[7]*c[1] + k[8]*c[2]
-	}
-}
+// depthwiseSlack is how far past a row the vector kernel may read and write.
+const depthwiseSlack = 8
 
-// depthwiseRow5x5 computes one output row of a 5x5 kernel, row of taps by row of taps.
-func depthwiseRow5x5(out, in []float32, width int, k []float32, bias float32, stride int) {
-	k = k[:25]
-	n := len(out)
-	if n == 0 {
+// convolveRow computes the n outputs of one row whose window starts at offset rowOff of the
+// padded plane; out may be written up to n rounded up to a whole vector when it is long enough.
+func (p *depthwisePlan) convolveRow(out []float32, n int, padded []float32, rowOff int, k []float32, bias float32, srcs []uintptr) {
+	for t, off := range p.tapOffsets {
+		// Addresses as integers: storing pointers would cost GC write barriers per tap and row.
+		// padded stays alive (and unmoved: Go's heap does not move) for the whole call.
+		srcs[t] = uintptr(unsafe.Pointer(&padded[rowOff+off]))
+	}
+	vectorLen := n
+	if rounded := (n + depthwiseSlack - 1) &^ (depthwiseSlack - 1); rounded <= len(out) {
+		vectorLen = rounded
+	}
+	out = out[:vectorLen]
+	done := depthwiseRowVector(out, srcs, k, bias)
+	out = out[:n]
+	if done >= n {
 		return
 	}
-	need := (n-1)*stride + 5
-	for i := range out {
-		out[i] = bias
+	rest := out[done:]
+	for i := range rest {
+		rest[i] = bias
 	}
-	for ky := 0; ky < 5; ky++ {
-		r := in[ky*width : ky*width+need]
-		w := k[ky*5 : ky*5+5]
-		for i := range out {
-			a := r[i*stride : i*stride+5]
-			out[i] += w[0]*a[0] + w[1]*a[1] + w[2]*a[2] + w[3]*a[3] + w[4]*a[4]
+	for t, off := range p.tapOffsets {
+		wt := k[t]
+		src := padded[rowOff+off+done : rowOff+off+len(out)]
+		for i := range rest {
+			rest[i] += wt * src[i]
 		}
 	}
 }

@@ -223,3 +223,18 @@ func TestConvInteger(t *testing.T) {
 	shape, want := convReference(c, xf, wf, nil, win)
 	nnCheckClose(t, "ConvInteger", outs[0], shape, want, 0)
 }
+
+// TestConvDepthwiseWithoutVectorKernel runs the depthwise cases on the portable Go loop too.
+func TestConvDepthwiseWithoutVectorKernel(t *testing.T) {
+	saved := depthwiseHasAVX2
+	depthwiseHasAVX2 = false
+	defer func() { depthwiseHasAVX2 = saved }()
+	r := rand.New(rand.NewSource(15))
+	for _, c := range []convConfig{
+		{batch: 1, cin: 3, cout: 6, group: 3, in: []int{13, 11}, kernel: []int{3, 3}, stride: []int{2, 2}, padBegin: []int{1, 0}, padEnd: []int{1, 2}, bias: true, constW: true},
+		{batch: 2, cin: 4, cout: 4, group: 4, in: []int{9, 20}, kernel: []int{5, 5}, dilation: []int{1, 2}, padBegin: []int{2, 2}, padEnd: []int{2, 2}, constW: true},
+		{batch: 1, cin: 5, cout: 5, group: 5, in: []int{30}, kernel: []int{3}, stride: []int{3}, bias: true},
+	} {
+		runConvConfig(t, r, c)
+	}
+}
