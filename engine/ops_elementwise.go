@@ -629,6 +629,13 @@ func buildPRelu(n *Node, in []Info) (*Build, error) {
 		return nil, err
 	}
 	x, slope := in[0].Shape, in[1].Shape
+	if n.Opset < 7 && len(slope) == 1 && len(x) >= 2 && slope[0] == x[1] && slope[0] != 1 {
+		// Before opset 7 a slope of C values is per channel (axis 1), not numpy-aligned.
+		slope = append([]int{slope[0]}, make([]int, len(x)-2)...)
+		for i := 1; i < len(slope); i++ {
+			slope[i] = 1
+		}
+	}
 	if !broadcastsTo(slope, x) {
 		return nil, fmt.Errorf("the slope of PRelu has shape %v, which does not broadcast to the input's shape %v (the slope aligns with the input's trailing dims; a per-channel slope for NCHW input needs shape [C,1,1])", slope, x)
 	}
