@@ -2,62 +2,79 @@ package engine
 
 import "github.com/fcconv/fcconv/internal/gemm"
 
-// Stride-1 2-D convolutions skip im2col's gathering: on the zero-padded input, with output
-// positions numbered jw = oy*Wp + ox over the padded width Wp (a "wide" output whose columns
-// ox >= OW are garbage), the value that kernel tap (ky, kx) of channel c sees at jw is
-// padded[c][jw + ky*dh*Wp + kx*dw]. Every row of the column matrix is then one contiguous copy,
-// and the GEMM's result is compacted to the real output, adding the bias on the way.
+// 1-D and 2-D convolutions skip im2col's gathering. The input is zero-padded and split into
+// stride phases: phase (py, px) of a channel holds padded rows py, py+sh, ... and columns px,
+// px+sw, ..., as a rows x cols plane. Kernel tap (ky, kx) reads, for output (oy, ox), phase
+// ((ky*dh) % sh, (kx*dw) % sw) at (oy + ky*dh/sh, ox + kx*dw/sw): with output positions numbered
+// jw = oy*cols + ox (a "wide" output whose columns ox >= OW are garbage), that is the phase plane
+// at jw plus a fixed offset per tap. So every row of the column matrix is one contiguous copy
+// (or, for a single tap, the phase planes are the column matrix), and the GEMM's result is
+// compacted to the real output, adding the bias on the way. For stride 1 there is one phase, the
+// padded plane itself.
 
-// convWide is the plan of a stride-1 2-D convolution lowered this way.
+// convWide is the plan of a 1-D or 2-D convolution lowered this way.
 type convWide struct {
 	*convPlan
-	h, w, oh, ow     int
-	paddedH, paddedW int
-	padTop, padLeft  int
-	needsPadding     bool
-	tapOffsets       []int // per kernel tap: offset of its input in the padded plane
-	wideCols         int   // (oh-1)*paddedW + ow: the wide positions up to the last real one
-	blockCols        int
-	paddedImage      *nnScratch
-	cols, results    *nnScratch
+	h, w, oh, ow    int
+	sh, sw          int
+	padTop, padLeft int
+	rows, cols      int   // size of a phase plane
+	phases          []int // the phases some tap reads, as py*sw + px
+	chanStride      int   // floats per channel: its used phase planes back to back
+	tapOffsets      []int // per kernel tap: offset in a channel's phase planes at jw = 0
+	wideCols        int   // (oh-1)*cols + ow: the wide positions up to the last real one
+	blockCols       int
+	needsCopy       bool // false when the input itself is the single, unpadded phase
+	phased          *nnScratch
+	colBlocks       *nnScratch // nil when one tap: the phase planes are the column matrix
+	results         *nnScratch
 }
 
-// newConvWide returns the wide lowering of a 1-D or 2-D stride-1 convolution, or nil.
+// newConvWide returns the wide lowering of a 1-D or 2-D convolution, or nil when the garbage
+// columns would cost too much.
 func newConvWide(p *convPlan) *convWide {
 	win := p.win
 	if win.rank() > 2 {
 		return nil
 	}
-	for _, s := range win.stride {
-		if s != 1 {
-			return nil
-		}
-	}
-	c := &convWide{convPlan: p, h: 1, oh: 1}
+	c := &convWide{convPlan: p, h: 1, oh: 1, sh: 1}
 	last := win.rank() - 1
 	kh, dh := 1, 1
 	if win.rank() == 2 {
-		c.h, c.oh, c.padTop, kh, dh = win.in[0], win.out[0], win.padBegin[0], win.kernel[0], win.dilation[0]
+		c.h, c.oh, c.sh, c.padTop, kh, dh = win.in[0], win.out[0], win.stride[0], win.padBegin[0], win.kernel[0], win.dilation[0]
 	}
-	c.w, c.ow, c.padLeft = win.in[last], win.out[last], win.padBegin[last]
-	c.paddedH = c.oh + (kh-1)*dh
-	c.paddedW = c.ow + (win.kernel[last]-1)*win.dilation[last]
-	c.needsPadding = c.paddedH != c.h || c.paddedW != c.w || c.padTop != 0 || c.padLeft != 0
-	// The garbage columns cost GEMM work: not worth it when they are a large share.
-	c.wideCols = (c.oh-1)*c.paddedW + c.ow
+	kw, dw := win.kernel[last], win.dilation[last]
+	c.w, c.ow, c.sw, c.padLeft = win.in[last], win.out[last], win.stride[last], win.padBegin[last]
+	paddedH := (c.oh-1)*c.sh + (kh-1)*dh + 1 // the padded extent the windows read
+	paddedW := (c.ow-1)*c.sw + (kw-1)*dw + 1
+	c.rows, c.cols = (paddedH+c.sh-1)/c.sh, (paddedW+c.sw-1)/c.sw
+	c.wideCols = (c.oh-1)*c.cols + c.ow
 	if 4*(c.wideCols-c.oh*c.ow) > c.oh*c.ow {
 		return nil
 	}
+	phaseSlot := make([]int, c.sh*c.sw)
+	for i := range phaseSlot {
+		phaseSlot[i] = -1
+	}
 	for ky := 0; ky < kh; ky++ {
-		for kx := 0; kx < win.kernel[last]; kx++ {
-			c.tapOffsets = append(c.tapOffsets, ky*dh*c.paddedW+kx*win.dilation[last])
+		for kx := 0; kx < kw; kx++ {
+			ph := (ky*dh%c.sh)*c.sw + kx*dw%c.sw
+			if phaseSlot[ph] < 0 {
+				phaseSlot[ph] = len(c.phases)
+				c.phases = append(c.phases, ph)
+			}
+			c.tapOffsets = append(c.tapOffsets, phaseSlot[ph]*c.rows*c.cols+(ky*dh/c.sh)*c.cols+kx*dw/c.sw)
 		}
 	}
+	c.chanStride = len(c.phases) * c.rows * c.cols
+	c.needsCopy = len(c.phases) > 1 || c.sh > 1 || c.sw > 1 || c.padTop > 0 || c.padLeft > 0 || c.rows != c.h || c.cols != c.w
 	c.blockCols = min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32))
-	if c.needsPadding {
-		c.paddedImage = newNNScratch(p.cin * c.paddedH * c.paddedW)
+	if c.needsCopy {
+		c.phased = newNNScratch(p.cin * c.chanStride)
 	}
-	c.cols = newNNScratch(p.kdim * c.blockCols)
+	if len(c.tapOffsets) > 1 {
+		c.colBlocks = newNNScratch(p.kdim * c.blockCols)
+	}
 	c.results = newNNScratch(p.coutG * c.blockCols)
 	return c
 }
@@ -70,15 +87,15 @@ func (c *convWide) run(x, w, bias, y []float32) {
 }
 
 func (c *convWide) runImage(x, w, bias, y []float32) {
-	inSize, plane := c.h*c.w, c.paddedH*c.paddedW
-	padded := x
-	if c.needsPadding {
-		buf := c.paddedImage.get()
-		defer c.paddedImage.put(buf)
-		padded = *buf
+	inSize := c.h * c.w
+	phased := x
+	if c.needsCopy {
+		buf := c.phased.get()
+		defer c.phased.put(buf)
+		phased = *buf
 		nnParallelRange(c.cin, 8, func(lo, hi int) {
 			for ch := lo; ch < hi; ch++ {
-				c.padChannel(padded[ch*plane:(ch+1)*plane], x[ch*inSize:(ch+1)*inSize])
+				c.splitChannel(phased[ch*c.chanStride:(ch+1)*c.chanStride], x[ch*inSize:(ch+1)*inSize])
 			}
 		})
 	}
@@ -86,43 +103,72 @@ func (c *convWide) runImage(x, w, bias, y []float32) {
 	nnParallel(c.group*blocks, func(task int) {
 		g, blk := task/blocks, task%blocks
 		j0 := blk * c.blockCols
-		c.runBlock(padded[g*c.cinG*plane:(g+1)*c.cinG*plane], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols))
+		c.runBlock(phased[g*c.cinG*c.chanStride:(g+1)*c.cinG*c.chanStride], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols))
 	})
 }
 
-// padChannel copies one input plane into the middle of a zeroed padded plane.
-func (c *convWide) padChannel(dst, src []float32) {
-	clear(dst[:c.padTop*c.paddedW])
-	for iy := 0; iy < c.h; iy++ {
-		row := dst[(c.padTop+iy)*c.paddedW : (c.padTop+iy+1)*c.paddedW]
-		clear(row[:c.padLeft])
-		n := copy(row[c.padLeft:], src[iy*c.w:(iy+1)*c.w])
-		clear(row[c.padLeft+n:])
+// splitChannel writes the used phase planes of one zero-padded input plane.
+func (c *convWide) splitChannel(dst, src []float32) {
+	for slot, ph := range c.phases {
+		py, px := ph/c.sw, ph%c.sw
+		plane := dst[slot*c.rows*c.cols : (slot+1)*c.rows*c.cols]
+		// Columns j whose input column j*sw + px - padLeft lies in [0, w).
+		first := px - c.padLeft
+		jLo := 0
+		if first < 0 {
+			jLo = (-first + c.sw - 1) / c.sw
+		}
+		jHi := 0
+		if c.w-1-first >= 0 {
+			jHi = min(c.cols, (c.w-1-first)/c.sw+1)
+		}
+		jLo = min(jLo, jHi)
+		for q := 0; q < c.rows; q++ {
+			row := plane[q*c.cols : (q+1)*c.cols]
+			iy := q*c.sh + py - c.padTop
+			if iy < 0 || iy >= c.h {
+				clear(row)
+				continue
+			}
+			in := src[iy*c.w : (iy+1)*c.w]
+			clear(row[:jLo])
+			clear(row[jHi:])
+			if c.sw == 1 {
+				copy(row[jLo:jHi], in[jLo+first:])
+				continue
+			}
+			for j := jLo; j < jHi; j++ {
+				row[j] = in[j*c.sw+first]
+			}
+		}
 	}
-	clear(dst[min(len(dst), (c.padTop+c.h)*c.paddedW):])
 }
 
-// runBlock computes the wide columns [j0, j1) of group g.
-func (c *convWide) runBlock(padded, w, bias, y []float32, g, j0, j1 int) {
+// runBlock computes the wide columns [j0, j1) of group g; phased holds the group's channels.
+func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 	nb := j1 - j0
-	plane := c.paddedH * c.paddedW
-	colBuf, resBuf := c.cols.get(), c.results.get()
-	defer c.cols.put(colBuf)
+	resBuf := c.results.get()
 	defer c.results.put(resBuf)
-	cols, res := *colBuf, *resBuf
-	r := 0
-	for ch := 0; ch < c.cinG; ch++ {
-		src := padded[ch*plane+j0:]
-		for _, off := range c.tapOffsets {
-			copy(cols[r*nb:(r+1)*nb], src[off:off+nb])
-			r++
+	res := *resBuf
+	cols, ldCols := phased[c.tapOffsets[0]+j0:], c.chanStride
+	if c.colBlocks != nil {
+		colBuf := c.colBlocks.get()
+		defer c.colBlocks.put(colBuf)
+		cols, ldCols = *colBuf, nb
+		r := 0
+		for ch := 0; ch < c.cinG; ch++ {
+			src := phased[ch*c.chanStride+j0:]
+			for _, off := range c.tapOffsets {
+				copy(cols[r*nb:(r+1)*nb], src[off:off+nb])
+				r++
+			}
 		}
 	}
 	if c.packed != nil {
-		gemm.SgemmPackedA(c.packed[g], nb, cols, nb, false, 0, res, nb)
+		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, 0, res, nb)
 	} else {
 		wg := w[g*c.coutG*c.kdim : (g+1)*c.coutG*c.kdim]
-		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, nb, 0, res, nb)
+		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, 0, res, nb)
 	}
 	c.compact(res, bias, y, g, j0, j1)
 }
@@ -138,13 +184,13 @@ func (c *convWide) compact(res, bias, y []float32, g, j0, j1 int) {
 		}
 		src := res[m*nb : (m+1)*nb]
 		dst := y[oc*outSize : (oc+1)*outSize]
-		for oy := j0 / c.paddedW; oy*c.paddedW < j1; oy++ {
-			x0 := max(j0-oy*c.paddedW, 0)
-			x1 := min(j1-oy*c.paddedW, c.ow)
+		for oy := j0 / c.cols; oy*c.cols < j1; oy++ {
+			x0 := max(j0-oy*c.cols, 0)
+			x1 := min(j1-oy*c.cols, c.ow)
 			if x0 >= x1 {
 				continue
 			}
-			from := src[oy*c.paddedW+x0-j0 : oy*c.paddedW+x1-j0]
+			from := src[oy*c.cols+x0-j0 : oy*c.cols+x1-j0]
 			to := dst[oy*c.ow+x0 : oy*c.ow+x1]
 			for i, v := range from {
 				to[i] = v + b
