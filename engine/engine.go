@@ -10,6 +10,7 @@ package engine
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/tensor"
@@ -44,6 +45,7 @@ type Program struct {
 	outerRefs  []string // outer-scope names a subgraph program reads
 	keepAll    bool
 	shapesOnly bool
+	pools      sync.Pool // of *bufferPool: intermediate buffers kept between runs
 }
 
 type slot struct {
@@ -162,7 +164,13 @@ func (p *Program) run(inputs map[string]*tensor.Tensor, outer func(string) *tens
 			}
 		}
 	}
-	pool := newBufferPool()
+	// Buffers go back to a per-program pool after the run, so the next run reuses them instead
+	// of allocating (and page-faulting in) every intermediate again.
+	pool, _ := p.pools.Get().(*bufferPool)
+	if pool == nil {
+		pool = newBufferPool()
+	}
+	defer p.pools.Put(pool)
 	for si := range p.steps {
 		st := &p.steps[si]
 		in := make([]*tensor.Tensor, len(st.in))
