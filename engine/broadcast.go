@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -37,11 +38,23 @@ func broadcastShapes(shapes ...[]int) ([]int, error) {
 			case o == 1:
 				out[off+i] = d
 			default:
-				return nil, fmt.Errorf("shapes %v cannot be broadcast together (dims %d and %d at axis %d of the result)", shapes, o, d, off+i)
+				return nil, fmt.Errorf("shapes %s cannot be broadcast together (dims %d and %d at axis %d of the result)", shapeList(shapes), o, d, off+i)
 			}
 		}
 	}
 	return out, nil
+}
+
+// shapeList formats shapes for messages: "[2 3], [4] and [1]".
+func shapeList(shapes [][]int) string {
+	parts := make([]string, len(shapes))
+	for i, s := range shapes {
+		parts[i] = fmt.Sprint(s)
+	}
+	if len(parts) < 2 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // broadcastsTo reports whether from broadcasts to exactly to (unidirectional broadcasting).

@@ -997,7 +997,7 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 		k = unaryF32Kernel(op.f32, op.cost)
 	case dt == tensor.Double:
 		k = mapKernel(op.f64)
-	case op.ints != nil && (dt == tensor.Int64 || dt == tensor.Int32 || dt == tensor.Int8):
+	case op.ints != nil && (dt == tensor.Int64 || dt == tensor.Int32 || dt == tensor.Int8 || dt == tensor.Uint8):
 		k = func(_ *RunContext, in, out []*tensor.Tensor) error {
 			wide := castTo(in[0], tensor.Int64)
 			res := tensor.New(tensor.Int64, wide.Shape...)
@@ -1010,7 +1010,7 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 	default:
 		kinds := "float, float16, bfloat16 and double"
 		if op.ints != nil {
-			kinds += " and signed integer"
+			kinds += " and integer"
 		}
 		return nil, fmt.Errorf("the input of %s is %v; the engine runs this op on %s tensors", n.OpType(), dt, kinds)
 	}
