@@ -56,6 +56,9 @@ func BenchmarkElementwise(b *testing.B) {
 	b.Run("Transpose/keys", func(b *testing.B) {
 		benchNode(b, 13, "Transpose", []*tensor.Tensor{randomFloats(5, 1, 12, 384, 64)}, graph.IntsAttr("perm", 0, 1, 3, 2))
 	})
+	b.Run("Transpose/nchw-nhwc", func(b *testing.B) {
+		benchNode(b, 13, "Transpose", []*tensor.Tensor{randomFloats(5, 1, 256, 56, 56)}, graph.IntsAttr("perm", 0, 2, 3, 1))
+	})
 	b.Run("ReduceMean/last", func(b *testing.B) {
 		benchNode(b, 13, "ReduceMean", []*tensor.Tensor{randomFloats(6, 1, 384, 768)}, graph.IntsAttr("axes", -1))
 	})

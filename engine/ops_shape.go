@@ -324,6 +324,10 @@ func gatherKernel(p *walkPlan) Kernel {
 }
 
 func gatherWords[W word](p *walkPlan, src, dst []W) {
+	if isTiledTranspose(p) {
+		tiledTranspose(p, src, dst)
+		return
+	}
 	step := p.innerStep[0]
 	p.run(func(o int, offs []int, n int) {
 		d := dst[o : o+n]
@@ -335,6 +339,49 @@ func gatherWords[W word](p *walkPlan, src, dst []W) {
 		for i := range d {
 			d[i] = src[s]
 			s += step
+		}
+	})
+}
+
+// isTiledTranspose reports whether a walk is a batch of 2-D transposes: the innermost output dim
+// strides through the input while the next one is contiguous in it (NCHW -> NHWC, or swapping
+// the last two dims). Copying element by element would then read each input cache line once per
+// output row; tiles keep both sides in cache.
+func isTiledTranspose(p *walkPlan) bool {
+	last := len(p.dims) - 1
+	return last >= 0 && p.strides[0][last] == 1 && p.innerStep[0] > 1 && p.inner >= 8 && p.dims[last] >= 8
+}
+
+// tiledTranspose copies a walk seen as blocks of [rows, cols] output elements, where output
+// element (r, c) of a block reads input element base + r + c*step.
+func tiledTranspose[W word](p *walkPlan, src, dst []W) {
+	const tile = 32
+	last := len(p.dims) - 1
+	rows, cols, step := p.dims[last], p.inner, p.innerStep[0]
+	rowTiles := (rows + tile - 1) / tile
+	blocks := p.total / (rows * cols)
+	parallelFor(blocks*rowTiles, tile*cols, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			block, r0 := u/rowTiles, (u%rowTiles)*tile
+			base := p.origin[0]
+			rem := block
+			for d := last - 1; d >= 0; d-- { // the block's offset in the input
+				base += (rem % p.dims[d]) * p.strides[0][d]
+				rem /= p.dims[d]
+			}
+			out := dst[block*rows*cols:]
+			r1 := min(r0+tile, rows)
+			for c0 := 0; c0 < cols; c0 += tile {
+				c1 := min(c0+tile, cols)
+				for r := r0; r < r1; r++ {
+					row := out[r*cols+c0 : r*cols+c1]
+					s := base + r + c0*step
+					for i := range row {
+						row[i] = src[s]
+						s += step
+					}
+				}
+			}
 		}
 	})
 }
