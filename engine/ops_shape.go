@@ -75,10 +75,10 @@ func buildDropout(n *Node, in []Info) (*Build, error) {
 		maskType = x.DType
 	}
 	b.Outputs = append(b.Outputs, Info{DType: maskType, Shape: cloneShape(x.Shape)})
+	if n.Output(1) == "" {
+		return b, nil // no mask: a pure view
+	}
 	b.Kernel = func(_ *RunContext, in, out []*tensor.Tensor) error {
-		if len(out) < 2 || out[1] == nil {
-			return nil
-		}
 		if out[1].DType == tensor.Bool {
 			for i := range out[1].B {
 				out[1].B[i] = true
@@ -196,7 +196,7 @@ func buildSqueeze(n *Node, in []Info) (*Build, error) {
 		return nil, err
 	}
 	drop := make([]bool, len(shape))
-	if ok {
+	if ok && len(axes) > 0 { // empty axes, like none, squeeze every dim of size 1 (as ONNX Runtime does)
 		norm, err := normAxes(axes, len(shape), "axes")
 		if err != nil {
 			return nil, err
