@@ -152,7 +152,7 @@ func (p *convPlan) run(x, w, bias, y []float32) {
 	}
 	outSize := p.win.outSize()
 	blocks := (outSize + p.blockCols - 1) / p.blockCols
-	nnParallel(p.batch*p.group*blocks, func(task int) {
+	nnParallel(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int) {
 		blk := task % blocks
 		img, g := task/blocks/p.group, task/blocks%p.group
 		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols))

@@ -23,7 +23,6 @@ type depthwisePlan struct {
 	paddedH, paddedW int // extent of the zero-padded copy of an input plane
 	phaseStart       []int
 	tapOffsets       []int // per tap: offset in the padded plane from the window's first row
-	needsCopy        bool
 	scratch          *nnScratch
 }
 
@@ -37,9 +36,8 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 	p.w, p.ow, p.kw, p.sw, p.dw, p.padLeft = win.in[last], win.out[last], win.kernel[last], win.stride[last], win.dilation[last], win.padBegin[last]
 	p.paddedH = max(p.padTop+p.h, (p.oh-1)*p.sh+(p.kh-1)*p.dh+1)
 	p.paddedW = max(p.padLeft+p.w, (p.ow-1)*p.sw+(p.kw-1)*p.dw+1)
-	// Always copied: the copy also gets depthwiseSlack floats of zeros at its end, so the vector
-	// kernel may compute whole vectors past a row's last output (computed and dropped).
-	p.needsCopy = true
+	// Planes are always copied: the copy also gets depthwiseSlack floats of zeros at its end, so
+	// the vector kernel may compute whole vectors past a row's last output (then dropped).
 	for ph := 0; ph < p.sw; ph++ {
 		start := 0
 		if ph > 0 {
@@ -47,11 +45,9 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 		}
 		p.phaseStart = append(p.phaseStart, start)
 	}
-	rowLen := p.w
-	if p.needsCopy {
-		rowLen = p.paddedW
-		p.scratch = newNNScratch(p.paddedH*p.paddedW + depthwiseSlack)
-	}
+	// The padded plane, its slack, then a buffer for the last output row.
+	p.scratch = newNNScratch(p.paddedH*p.paddedW + depthwiseSlack + p.ow + depthwiseSlack)
+	rowLen := p.paddedW
 	for ky := 0; ky < p.kh; ky++ {
 		for kx := 0; kx < p.kw; kx++ {
 			col := kx * p.dw
@@ -63,17 +59,20 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 
 func (p *depthwisePlan) run(x, w, bias, y []float32) {
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, p.kh*p.kw
-	nnParallel(p.batch*p.cin, func(task int) {
+	nnParallel(p.batch*p.cin, p.mult*outSize*taps, func(task int) {
 		plane := x[task*inSize : (task+1)*inSize]
-		padded, rowLen := plane, p.w
-		if p.needsCopy {
-			buf := p.scratch.get()
-			defer p.scratch.put(buf)
-			padded, rowLen = *buf, p.paddedW
-			p.padPlane(padded, plane)
+		buf := p.scratch.get()
+		defer p.scratch.put(buf)
+		paddedLen := p.paddedH*p.paddedW + depthwiseSlack
+		padded, rowLen, lastRow := (*buf)[:paddedLen], p.paddedW, (*buf)[paddedLen:]
+		p.padPlane(padded, plane)
+		var tapAddresses [64]uintptr // on the stack for kernels up to 8x8
+		srcs := tapAddresses[:0]
+		if taps <= len(tapAddresses) {
+			srcs = tapAddresses[:taps]
+		} else {
+			srcs = make([]uintptr, taps)
 		}
-		srcs := make([]uintptr, taps)
-		lastRow := make([]float32, p.ow+depthwiseSlack)
 		c, img := task%p.cin, task/p.cin
 		for m := 0; m < p.mult; m++ {
 			oc := c*p.mult + m

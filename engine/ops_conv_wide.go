@@ -93,14 +93,14 @@ func (c *convWide) runImage(x, w, bias, y []float32) {
 		buf := c.phased.get()
 		defer c.phased.put(buf)
 		phased = *buf
-		nnParallelRange(c.cin, 8, func(lo, hi int) {
+		nnParallelRange(c.cin, max(1, nnMinParallelWork/c.chanStride), func(lo, hi int) {
 			for ch := lo; ch < hi; ch++ {
 				c.splitChannel(phased[ch*c.chanStride:(ch+1)*c.chanStride], x[ch*inSize:(ch+1)*inSize])
 			}
 		})
 	}
 	blocks := (c.wideCols + c.blockCols - 1) / c.blockCols
-	nnParallel(c.group*blocks, func(task int) {
+	nnParallel(c.group*blocks, c.coutG*c.kdim*c.blockCols, func(task int) {
 		g, blk := task/blocks, task%blocks
 		j0 := blk * c.blockCols
 		c.runBlock(phased[g*c.cinG*c.chanStride:(g+1)*c.cinG*c.chanStride], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols))

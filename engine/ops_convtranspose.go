@@ -161,7 +161,7 @@ func (p *convTransposePlan) run(x, w, bias, y []float32) {
 			}
 			yg := y[(img*p.cout+g*p.coutG)*outSize : (img*p.cout+(g+1)*p.coutG)*outSize]
 			taps := p.win.kernelSize()
-			nnParallelRange(p.coutG, 1, func(lo, hi int) {
+			nnParallelRange(p.coutG, max(1, nnMinParallelWork/(taps*inSize)), func(lo, hi int) {
 				for m := lo; m < hi; m++ {
 					plane := yg[m*outSize : (m+1)*outSize]
 					var b float32

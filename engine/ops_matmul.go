@@ -275,7 +275,7 @@ func (p *matMulPlan) run(a, b, y []float32) {
 		gemm.Sgemm(false, false, p.m, p.n, p.k, a[ai*aSize:(ai+1)*aSize], p.k, b[bi*bSize:(bi+1)*bSize], p.n, 0, y[i*ySize:(i+1)*ySize], p.n)
 	}
 	if p.m*p.n*p.k < 1<<16 {
-		nnParallel(p.batchCount, one) // small products: spread the batch over the goroutines
+		nnParallel(p.batchCount, p.m*p.n*p.k, one) // small products: spread the batch over the goroutines
 		return
 	}
 	for i := 0; i < p.batchCount; i++ {
