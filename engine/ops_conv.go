@@ -174,24 +174,30 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
 		cols, ldCols = *buf, nb
 	}
 	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
-	switch {
-	case outSize == 1:
+	if outSize == 1 {
 		// One output position: y[m] = W[m,:]·col, a row vector times W transposed, which the GEMM
 		// runs as dot products without packing anything.
 		gemm.Sgemm(false, true, 1, p.coutG, p.kdim, cols, p.kdim, wg, p.kdim, 0, yg, p.coutG)
-	case p.packed != nil:
-		gemm.SgemmPackedA(p.packed[g], nb, cols, ldCols, false, 0, yg[j0:], outSize)
-	default:
-		gemm.Sgemm(false, false, p.coutG, nb, p.kdim, wg, p.kdim, cols, ldCols, 0, yg[j0:], outSize)
-	}
-	if bias != nil {
-		for m := 0; m < p.coutG; m++ {
-			b := bias[g*p.coutG+m]
-			row := yg[m*outSize+j0 : m*outSize+j1]
-			for i := range row {
-				row[i] += b
+		if bias != nil {
+			for m := range p.coutG {
+				yg[m] += bias[g*p.coutG+m]
 			}
 		}
+		return
+	}
+	// The bias is written first and the GEMM accumulates onto it: filling is a fast copy, while
+	// adding it afterwards would be another scalar pass over the output.
+	beta := float32(0)
+	if bias != nil {
+		for m := 0; m < p.coutG; m++ {
+			nnFill(yg[m*outSize+j0:m*outSize+j1], bias[g*p.coutG+m])
+		}
+		beta = 1
+	}
+	if p.packed != nil {
+		gemm.SgemmPackedA(p.packed[g], nb, cols, ldCols, false, beta, yg[j0:], outSize)
+	} else {
+		gemm.Sgemm(false, false, p.coutG, nb, p.kdim, wg, p.kdim, cols, ldCols, beta, yg[j0:], outSize)
 	}
 }
 

@@ -9,8 +9,7 @@ import "github.com/fcconv/fcconv/internal/gemm"
 // jw = oy*cols + ox (a "wide" output whose columns ox >= OW are garbage), that is the phase plane
 // at jw plus a fixed offset per tap. So every row of the column matrix is one contiguous copy
 // (or, for a single tap, the phase planes are the column matrix), and the GEMM's result is
-// compacted to the real output, adding the bias on the way. For stride 1 there is one phase, the
-// padded plane itself.
+// compacted to the real output. For stride 1 there is one phase, the padded plane itself.
 
 // convWide is the plan of a 1-D or 2-D convolution lowered this way.
 type convWide struct {
@@ -164,24 +163,28 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 			}
 		}
 	}
+	// The bias is written first and the GEMM accumulates onto it, so compacting is plain copies.
+	beta := float32(0)
+	if bias != nil {
+		for m := 0; m < c.coutG; m++ {
+			nnFill(res[m*nb:(m+1)*nb], bias[g*c.coutG+m])
+		}
+		beta = 1
+	}
 	if c.packed != nil {
-		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, 0, res, nb)
+		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, beta, res, nb)
 	} else {
 		wg := w[g*c.coutG*c.kdim : (g+1)*c.coutG*c.kdim]
-		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, 0, res, nb)
+		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, beta, res, nb)
 	}
-	c.compact(res, bias, y, g, j0, j1)
+	c.compact(res, y, g, j0, j1)
 }
 
-// compact moves the real output positions of wide columns [j0, j1) to y, adding the bias.
-func (c *convWide) compact(res, bias, y []float32, g, j0, j1 int) {
+// compact moves the real output positions of wide columns [j0, j1) to y.
+func (c *convWide) compact(res, y []float32, g, j0, j1 int) {
 	nb, outSize := j1-j0, c.oh*c.ow
 	for m := 0; m < c.coutG; m++ {
 		oc := g*c.coutG + m
-		var b float32
-		if bias != nil {
-			b = bias[oc]
-		}
 		src := res[m*nb : (m+1)*nb]
 		dst := y[oc*outSize : (oc+1)*outSize]
 		for oy := j0 / c.cols; oy*c.cols < j1; oy++ {
@@ -190,11 +193,7 @@ func (c *convWide) compact(res, bias, y []float32, g, j0, j1 int) {
 			if x0 >= x1 {
 				continue
 			}
-			from := src[oy*c.cols+x0-j0 : oy*c.cols+x1-j0]
-			to := dst[oy*c.ow+x0 : oy*c.ow+x1]
-			for i, v := range from {
-				to[i] = v + b
-			}
+			copy(dst[oy*c.ow+x0:oy*c.ow+x1], src[oy*c.cols+x0-j0:oy*c.cols+x1-j0])
 		}
 	}
 }
