@@ -3,7 +3,11 @@ package engine
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +139,57 @@ func BenchmarkMaxPool(b *testing.B) {
 	}
 	benchReport(b, 0, cpu)
 	b.SetBytes(int64(4 * x.Len()))
+}
+
+// TestZooOpTimes prints, per zoo model, the wall time each op type takes in a run (the sum over
+// its nodes), when FCCONV_OPTIMES is set: a quick way to see which ops to work on.
+func TestZooOpTimes(t *testing.T) {
+	if os.Getenv("FCCONV_OPTIMES") == "" {
+		t.Skip("set FCCONV_OPTIMES=1 (and FCCONV_ZOO) to print per-op times")
+	}
+	var mu sync.Mutex
+	spent := map[string]time.Duration{}
+	saved := map[string]Builder{}
+	for op, b := range builders {
+		saved[op] = b
+		builders[op] = func(n *Node, in []Info) (*Build, error) {
+			build, err := b(n, in)
+			if err != nil || build.Kernel == nil {
+				return build, err
+			}
+			kernel, op := build.Kernel, n.OpType()
+			build.Kernel = func(rc *RunContext, ins, outs []*tensor.Tensor) error {
+				start := time.Now()
+				err := kernel(rc, ins, outs)
+				mu.Lock()
+				spent[op] += time.Since(start)
+				mu.Unlock()
+				return err
+			}
+			return build, nil
+		}
+	}
+	defer func() {
+		for op, b := range saved {
+			builders[op] = b
+		}
+	}()
+	for _, dir := range zooDirs(t) {
+		zm := loadZooModel(t, dir)
+		const runs = 20
+		clear(spent)
+		start := time.Now()
+		for range runs {
+			if _, err := zm.prog.Run(zm.inputs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total := time.Since(start) / runs
+		var lines []string
+		for op, d := range spent {
+			lines = append(lines, fmt.Sprintf("%s %.2fms", op, float64(d/runs)/1e6))
+		}
+		sort.Strings(lines)
+		t.Logf("%s: %.2fms per run: %s", filepath.Base(dir), float64(total)/1e6, strings.Join(lines, ", "))
+	}
 }

@@ -171,15 +171,24 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 						copy(rowMax, src)
 						continue
 					}
-					rowMax := rowMax[:len(src)]
-					for i, v := range src {
-						rowMax[i] = max(rowMax[i], v) // branch-free: data-dependent branches mispredict
-					}
+					poolMaxInto(rowMax[:len(src)], src)
 				}
 				poolMaxRow(out, rowMax, aw, lowest)
 			}
 		}
 	})
+}
+
+// poolMaxInto sets dst[i] = max(dst[i], src[i]).
+func poolMaxInto[T poolNumber](dst, src []T) {
+	done := 0
+	if f, ok := any(dst).([]float32); ok {
+		done = poolMaxIntoVector(f, any(src).([]float32))
+	}
+	src = src[:len(dst)]
+	for i := done; i < len(dst); i++ {
+		dst[i] = max(dst[i], src[i]) // branch-free: data-dependent branches mispredict
+	}
 }
 
 // poolMaxRow takes the horizontal window maxima of one reduced row, with unrolled loops for the
@@ -198,6 +207,10 @@ func poolMaxRow[T poolNumber](out, row []T, aw *poolAxis, lowest T) {
 	}
 	switch {
 	case aw.kernel == 3 && aw.dilation == 1:
+		if f, ok := any(out).([]float32); ok && lo < hi && aw.start[hi-1]-aw.start[lo] == hi-1-lo {
+			// Stride 1: the windows of consecutive outputs are consecutive.
+			lo += poolMax3Vector(f[lo:hi], any(row).([]float32)[aw.start[lo]:])
+		}
 		for ox := lo; ox < hi; ox++ {
 			w := row[aw.start[ox] : aw.start[ox]+3]
 			out[ox] = max(max(w[0], w[1]), w[2])

@@ -180,3 +180,20 @@ func TestGlobalPools(t *testing.T) {
 		nnCheckClose(t, op, outs[0], []int{2, 3, 1, 1, 1}, want, 1e-6)
 	}
 }
+
+// TestMaxPoolWideRows covers the vector paths, which need rows of 8 and more.
+func TestMaxPoolWideRows(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	for _, stride := range []int{1, 2} {
+		x := nnRandom(r, 1, 2, 20, 37)
+		attrs := []*onnxpb.AttributeProto{nnAttrInts("kernel_shape", 3, 3), nnAttrInts("strides", stride, stride), nnAttrInts("pads", 1, 1, 1, 1)}
+		outs, _, err := nnRun(nnCase{op: "MaxPool", attrs: attrs, inputs: []*tensor.Tensor{x}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := &Node{Node: &graph.Node{Proto: &onnxpb.NodeProto{Attribute: attrs}}}
+		w, _ := nnWindowAttrs(node, x.Shape[2:], nil, false)
+		want, _ := poolReference(x, w, false, false)
+		nnCheckClose(t, fmt.Sprintf("stride %d", stride), outs[0], append([]int{1, 2}, w.out...), want, 0)
+	}
+}
