@@ -149,6 +149,10 @@ func poolAxes2D(p *poolPlan) (ah, aw *poolAxis) {
 // reduced into one row (in L1), which the horizontal windows then read. Each input row is read
 // about kernel/stride times and no intermediate plane is written.
 func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
+	if xf, ok := any(x).([]float32); ok && p.same3x3() {
+		poolMax3x3Same(p, xf, any(y).([]float32))
+		return
+	}
 	ah, aw := poolAxes2D(p)
 	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
 	lowest := poolLowest[T]()
@@ -175,6 +179,56 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 				}
 				poolMaxRow(out, rowMax, aw, lowest)
 			}
+		}
+	})
+}
+
+// same3x3 reports a 2-D 3x3 window with stride 1 and padding 1 all round (output size = input
+// size), as Inception's pooling branches use.
+func (p *poolPlan) same3x3() bool {
+	if len(p.axes) != 2 {
+		return false
+	}
+	for _, ax := range p.axes {
+		if ax.kernel != 3 || ax.dilation != 1 || ax.outLen != ax.inLen || ax.inLen < 2 || ax.start[0] != -1 || ax.start[ax.outLen-1] != ax.outLen-2 {
+			return false
+		}
+	}
+	return true
+}
+
+// poolMax3x3Same pools each plane with whole-plane vector passes: the horizontal maxima of the
+// plane as one flat run (then the two edge columns of each row fixed), and the vertical maxima
+// as maxima of the plane shifted by a row. Small planes thus cost a few calls instead of a few
+// per row.
+func poolMax3x3Same(p *poolPlan, x, y []float32) {
+	h, w := p.axes[0].inLen, p.axes[1].inLen
+	n := h * w
+	nnParallelRange(p.planes, max(1, nnMinParallelWork/n), func(lo, hi int) {
+		rowMax := make([]float32, n)
+		for pl := lo; pl < hi; pl++ {
+			in, out := x[pl*n:(pl+1)*n], y[pl*n:(pl+1)*n]
+			inner := rowMax[1 : n-1]
+			done := poolMax3Vector(inner, in)
+			for i := done; i < len(inner); i++ {
+				inner[i] = max(in[i], in[i+1], in[i+2])
+			}
+			for r := 0; r < h; r++ {
+				row := in[r*w : (r+1)*w]
+				rowMax[r*w] = max(row[0], row[1])
+				rowMax[r*w+w-1] = max(row[w-2], row[w-1])
+			}
+			copy(out[:w], rowMax[:w])
+			poolMaxInto(out[:w], rowMax[w:2*w])
+			if h > 2 {
+				middle := out[w : (h-1)*w]
+				copy(middle, rowMax[:(h-2)*w])
+				poolMaxInto(middle, rowMax[w:(h-1)*w])
+				poolMaxInto(middle, rowMax[2*w:])
+			}
+			last := out[(h-1)*w:]
+			copy(last, rowMax[(h-1)*w:])
+			poolMaxInto(last, rowMax[(h-2)*w:(h-1)*w])
 		}
 	})
 }

@@ -181,11 +181,13 @@ func TestGlobalPools(t *testing.T) {
 	}
 }
 
-// TestMaxPoolWideRows covers the vector paths, which need rows of 8 and more.
+// TestMaxPoolWideRows covers the vector paths, which need rows of 8 and more, and the
+// whole-plane path of 3x3 stride-1 "same" pooling on small planes.
 func TestMaxPoolWideRows(t *testing.T) {
 	r := rand.New(rand.NewSource(16))
-	for _, stride := range []int{1, 2} {
-		x := nnRandom(r, 1, 2, 20, 37)
+	for _, c := range []struct{ h, w, stride int }{{20, 37, 1}, {20, 37, 2}, {2, 2, 1}, {2, 9, 1}, {9, 2, 1}, {3, 3, 1}, {7, 7, 1}} {
+		stride := c.stride
+		x := nnRandom(r, 1, 2, c.h, c.w)
 		attrs := []*onnxpb.AttributeProto{nnAttrInts("kernel_shape", 3, 3), nnAttrInts("strides", stride, stride), nnAttrInts("pads", 1, 1, 1, 1)}
 		outs, _, err := nnRun(nnCase{op: "MaxPool", attrs: attrs, inputs: []*tensor.Tensor{x}})
 		if err != nil {
@@ -194,6 +196,6 @@ func TestMaxPoolWideRows(t *testing.T) {
 		node := &Node{Node: &graph.Node{Proto: &onnxpb.NodeProto{Attribute: attrs}}}
 		w, _ := nnWindowAttrs(node, x.Shape[2:], nil, false)
 		want, _ := poolReference(x, w, false, false)
-		nnCheckClose(t, fmt.Sprintf("stride %d", stride), outs[0], append([]int{1, 2}, w.out...), want, 0)
+		nnCheckClose(t, fmt.Sprintf("%v", c), outs[0], append([]int{1, 2}, w.out...), want, 0)
 	}
 }
