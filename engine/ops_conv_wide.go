@@ -11,9 +11,9 @@ import "github.com/fcconv/fcconv/internal/gemm"
 // (or, for a single tap, the phase planes are the column matrix), and the GEMM's result is
 // compacted to the real output. For stride 1 there is one phase, the padded plane itself.
 
-// convWide is the plan of a 1-D or 2-D convolution lowered this way.
-type convWide struct {
-	*convPlan
+// convPhases is the stride-phase layout of the zero-padded input planes of a 1-D or 2-D
+// convolution, shared by the GEMM lowering below and the depthwise kernel.
+type convPhases struct {
 	h, w, oh, ow    int
 	sh, sw          int
 	padTop, padLeft int
@@ -22,21 +22,10 @@ type convWide struct {
 	chanStride      int   // floats per channel: its used phase planes back to back
 	tapOffsets      []int // per kernel tap: offset in a channel's phase planes at jw = 0
 	wideCols        int   // (oh-1)*cols + ow: the wide positions up to the last real one
-	blockCols       int
-	needsCopy       bool // false when the input itself is the single, unpadded phase
-	phased          *nnScratch
-	colBlocks       *nnScratch // nil when one tap: the phase planes are the column matrix
-	results         *nnScratch
 }
 
-// newConvWide returns the wide lowering of a 1-D or 2-D convolution, or nil when the garbage
-// columns would cost too much.
-func newConvWide(p *convPlan) *convWide {
-	win := p.win
-	if win.rank() > 2 {
-		return nil
-	}
-	c := &convWide{convPlan: p, h: 1, oh: 1, sh: 1}
+func newConvPhases(win *nnWindow) *convPhases {
+	c := &convPhases{h: 1, oh: 1, sh: 1}
 	last := win.rank() - 1
 	kh, dh := 1, 1
 	if win.rank() == 2 {
@@ -48,9 +37,6 @@ func newConvWide(p *convPlan) *convWide {
 	paddedW := (c.ow-1)*c.sw + (kw-1)*dw + 1
 	c.rows, c.cols = (paddedH+c.sh-1)/c.sh, (paddedW+c.sw-1)/c.sw
 	c.wideCols = (c.oh-1)*c.cols + c.ow
-	if 4*(c.wideCols-c.oh*c.ow) > c.oh*c.ow {
-		return nil
-	}
 	phaseSlot := make([]int, c.sh*c.sw)
 	for i := range phaseSlot {
 		phaseSlot[i] = -1
@@ -66,7 +52,40 @@ func newConvWide(p *convPlan) *convWide {
 		}
 	}
 	c.chanStride = len(c.phases) * c.rows * c.cols
-	c.needsCopy = len(c.phases) > 1 || c.sh > 1 || c.sw > 1 || c.padTop > 0 || c.padLeft > 0 || c.rows != c.h || c.cols != c.w
+	return c
+}
+
+// garbageTooCostly reports whether the wide output's garbage columns would add more than a
+// quarter to the work.
+func (c *convPhases) garbageTooCostly() bool { return 4*(c.wideCols-c.oh*c.ow) > c.oh*c.ow }
+
+// isPlainInput reports whether a channel's phase planes are the input plane itself.
+func (c *convPhases) isPlainInput() bool {
+	return len(c.phases) == 1 && c.sh == 1 && c.sw == 1 && c.padTop == 0 && c.padLeft == 0 && c.rows == c.h && c.cols == c.w
+}
+
+// convWide is the plan of a 1-D or 2-D convolution lowered to a GEMM this way.
+type convWide struct {
+	*convPlan
+	*convPhases
+	blockCols int
+	needsCopy bool // false when the input itself is the single, unpadded phase
+	phased    *nnScratch
+	colBlocks *nnScratch // nil when one tap: the phase planes are the column matrix
+	results   *nnScratch
+}
+
+// newConvWide returns the wide lowering of a 1-D or 2-D convolution, or nil when the garbage
+// columns would cost too much.
+func newConvWide(p *convPlan) *convWide {
+	if p.win.rank() > 2 {
+		return nil
+	}
+	c := &convWide{convPlan: p, convPhases: newConvPhases(p.win)}
+	if c.garbageTooCostly() {
+		return nil
+	}
+	c.needsCopy = !c.isPlainInput()
 	c.blockCols = min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32))
 	if c.needsCopy {
 		c.phased = newNNScratch(p.cin * c.chanStride)
@@ -107,7 +126,7 @@ func (c *convWide) runImage(x, w, bias, y []float32) {
 }
 
 // splitChannel writes the used phase planes of one zero-padded input plane.
-func (c *convWide) splitChannel(dst, src []float32) {
+func (c *convPhases) splitChannel(dst, src []float32) {
 	for slot, ph := range c.phases {
 		py, px := ph/c.sw, ph%c.sw
 		plane := dst[slot*c.rows*c.cols : (slot+1)*c.rows*c.cols]
@@ -185,15 +204,19 @@ func (c *convWide) compact(res, y []float32, g, j0, j1 int) {
 	nb, outSize := j1-j0, c.oh*c.ow
 	for m := 0; m < c.coutG; m++ {
 		oc := g*c.coutG + m
-		src := res[m*nb : (m+1)*nb]
-		dst := y[oc*outSize : (oc+1)*outSize]
-		for oy := j0 / c.cols; oy*c.cols < j1; oy++ {
-			x0 := max(j0-oy*c.cols, 0)
-			x1 := min(j1-oy*c.cols, c.ow)
-			if x0 >= x1 {
-				continue
-			}
-			copy(dst[oy*c.ow+x0:oy*c.ow+x1], src[oy*c.cols+x0-j0:oy*c.cols+x1-j0])
+		c.compactPlane(y[oc*outSize:(oc+1)*outSize], res[m*nb:(m+1)*nb], j0, j1)
+	}
+}
+
+// compactPlane copies the real positions among wide columns [j0, j1), held in src from j0 on,
+// to their places in the output plane dst.
+func (c *convPhases) compactPlane(dst, src []float32, j0, j1 int) {
+	for oy := j0 / c.cols; oy*c.cols < j1; oy++ {
+		x0 := max(j0-oy*c.cols, 0)
+		x1 := min(j1-oy*c.cols, c.ow)
+		if x0 >= x1 {
+			continue
 		}
+		copy(dst[oy*c.ow+x0:oy*c.ow+x1], src[oy*c.cols+x0-j0:oy*c.cols+x1-j0])
 	}
 }
