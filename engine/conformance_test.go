@@ -62,7 +62,6 @@ var knownFailures = map[string]string{
 	"test_pow_types_float32_uint32":            "uint32 tensors are not engine types",
 	"test_pow_types_float32_uint64":            "uint64 tensors are not engine types",
 	// Bugs to fix in other files; listed so the suite stays green, and flagged when fixed.
-	"test_Conv1d_pad2size1": "Conv panics (slice bounds out of range in im2col.go) when the padded kernel is wider than the 1-element input",
 }
 
 // shapeInputs are, per op, the inputs that decide output shapes. The suite feeds them as graph

@@ -246,9 +246,11 @@ func (w *nnWindow) im2colBlock2D(col, x []float32, channels, j0, j1 int) {
 						dst[i-xs] = 0
 					}
 					inner := dst[a-xs : b-xs]
-					if sw == 1 {
+					if len(inner) == 0 {
+						// No tap inside the input (it may be narrower than the padded kernel).
+					} else if sw == 1 {
 						copy(inner, src[a+off:b+off])
-					} else if len(inner) > 0 {
+					} else {
 						src = src[a*sw+off : (b-1)*sw+off+1]
 						for i := range inner {
 							inner[i] = src[i*sw]

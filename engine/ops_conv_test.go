@@ -145,7 +145,21 @@ func TestConvRandomConfigs(t *testing.T) {
 			c.dilation = append(c.dilation, 1+r.Intn(2))
 			c.padBegin = append(c.padBegin, r.Intn(3))
 			c.padEnd = append(c.padEnd, r.Intn(3))
-			c.in = append(c.in, (k-1)*c.dilation[d]+1+r.Intn(map[int]int{1: 20, 2: 12, 3: 5}[rank]))
+			// Inputs may be smaller than the kernel when the padding makes up for it.
+			c.in = append(c.in, max(1, (k-1)*c.dilation[d]+1-c.padBegin[d]-c.padEnd[d]+r.Intn(map[int]int{1: 20, 2: 12, 3: 5}[rank])))
+		}
+		if c.autoPad == "VALID" || c.autoPad == "" {
+			ok := true
+			for d := range c.in {
+				padded := c.in[d]
+				if c.autoPad == "" {
+					padded += c.padBegin[d] + c.padEnd[d]
+				}
+				ok = ok && padded >= (c.kernel[d]-1)*c.dilation[d]+1
+			}
+			if !ok {
+				continue
+			}
 		}
 		runConvConfig(t, r, c)
 	}
@@ -170,6 +184,10 @@ func TestConvShapes(t *testing.T) {
 		{batch: 1, cin: 8, cout: 8, group: 8, in: []int{17, 15}, kernel: []int{3, 3}, stride: []int{2, 2}, padBegin: []int{1, 1}, padEnd: []int{1, 1}, bias: true, constW: true},
 		{batch: 1, cin: 4, cout: 8, group: 4, in: []int{16, 16}, kernel: []int{5, 5}, stride: []int{2, 2}, padBegin: []int{2, 2}, padEnd: []int{2, 2}, constW: true},
 		{batch: 1, cin: 4, cout: 4, group: 4, in: []int{16, 16}, kernel: []int{5, 5}, autoPad: "SAME_UPPER", constW: true},
+		// Inputs narrower than the padded kernel (PyTorch's Conv1d_pad2size1) and than the stride.
+		{batch: 1, cin: 4, cout: 4, group: 1, in: []int{1}, kernel: []int{5}, padBegin: []int{2}, padEnd: []int{2}, bias: true, constW: true},
+		{batch: 1, cin: 2, cout: 3, group: 1, in: []int{1, 2}, kernel: []int{3, 3}, stride: []int{3, 3}, padBegin: []int{1, 1}, padEnd: []int{1, 1}, constW: true},
+		{batch: 1, cin: 2, cout: 3, group: 1, in: []int{2, 7}, kernel: []int{3, 3}, stride: []int{3, 3}, padBegin: []int{2, 2}, padEnd: []int{2, 2}, constW: true},
 		// Weights computed at run time.
 		{batch: 1, cin: 6, cout: 9, group: 3, in: []int{9, 9}, kernel: []int{3, 3}, bias: true},
 	}

@@ -151,6 +151,9 @@ func (c *convPhases) splitChannel(dst, src []float32) {
 			in := src[iy*c.w : (iy+1)*c.w]
 			clear(row[:jLo])
 			clear(row[jHi:])
+			if jLo == jHi {
+				continue // the row's columns all fall in the padding
+			}
 			if c.sw == 1 {
 				copy(row[jLo:jHi], in[jLo+first:])
 				continue
