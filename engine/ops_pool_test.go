@@ -83,10 +83,13 @@ func TestPoolRandomConfigs(t *testing.T) {
 			kernel = append(kernel, k)
 			strides = append(strides, 1+r.Intn(3))
 			dil = append(dil, 1+r.Intn(2))
-			shape = append(shape, (k-1)*dil[d]+1+r.Intn(8))
 		}
 		for d := 0; d < 2*rank; d++ {
 			pads = append(pads, r.Intn(kernel[d%rank]))
+		}
+		for d := 0; d < rank; d++ {
+			// Inputs may be smaller than the window when the padding makes up for it.
+			shape = append(shape, max(1, (kernel[d]-1)*dil[d]+1-pads[d]-pads[d+rank]+r.Intn(8)))
 		}
 		average := r.Intn(2) == 0
 		countPad := average && r.Intn(2) == 0
