@@ -7,6 +7,13 @@ import (
 	"github.com/fcconv/fcconv/tensor"
 )
 
+// Conv lowers to GEMMs with the weights packed once at compile time, by the cheapest route that
+// applies: 1x1 stride-1 unpadded convs multiply the input directly; depthwise convs run a direct
+// vector kernel (ops_conv_depthwise.go); other 1-D and 2-D convs build their column matrix from
+// contiguous copies of stride-phase planes (ops_conv_wide.go); the rest (3-D, or 2-D with too
+// many garbage columns) use im2col (im2col.go). Work is split into blocks of output columns that
+// run on separate goroutines.
+
 func init() {
 	register("Conv", buildConv)
 	register("ConvInteger", buildConvInteger)
@@ -96,7 +103,7 @@ type convPlan struct {
 	kdim      int  // rows of the column matrix: cinG * kernel taps
 	pointwise bool // 1x1 kernel, stride 1, no padding: the input is the column matrix
 	depthwise *depthwisePlan
-	wide      *convWide       // stride-1 2-D convs lowered without im2col
+	wide      *convWide       // 1-D and 2-D convs lowered through stride-phase planes
 	packed    []*gemm.PackedA // weights of each group packed for the GEMM; nil if not constant
 	blockCols int             // output columns per GEMM call
 	scratch   *nnScratch      // column-matrix blocks
@@ -129,7 +136,7 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPla
 		p.blockCols = min(outSize, max(64, convColumnBudget/p.kdim/32*32))
 		p.scratch = newNNScratch(p.kdim * p.blockCols)
 	} else if outSize > 1024 {
-		p.blockCols = 512 // bias add and the next block's work stay in cache
+		p.blockCols = 512 // blocks spread the work over the goroutines, each output block in cache
 	}
 	if weights != nil && !shapesOnly && outSize > 1 {
 		p.packed = make([]*gemm.PackedA, s.group)
