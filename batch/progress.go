@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fcconv/fcconv/internal/units"
 )
 
 // progressMode is how progress is shown.
@@ -134,7 +136,7 @@ func (p *Progress) finishedLine(rec *Record) string {
 	line := fmt.Sprintf("[%*d/%d] %-14s %s", width, p.done, p.total, rec.Outcome, rec.Path)
 	switch rec.Outcome {
 	case Converted, Unchanged, WouldConvert:
-		line += fmt.Sprintf("  MACs %s -> %s  %.2f s", humanCount(rec.MACsBefore), humanCount(rec.MACsAfter), rec.Seconds.Total)
+		line += fmt.Sprintf("  MACs %s -> %s  %.2f s", units.Count(rec.MACsBefore), units.Count(rec.MACsAfter), rec.Seconds.Total)
 	case Skipped:
 	default:
 		line += ": " + firstLine(rec.Reason)

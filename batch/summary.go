@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/fcconv/fcconv/internal/units"
 )
 
 // Summary is the outcome of a whole batch.
@@ -56,7 +58,7 @@ func (s *Summary) Write(w io.Writer) {
 	fmt.Fprintln(tw, strings.Join(counts, "\t")+"\t")
 	tw.Flush()
 	fmt.Fprintf(w, "MACs %s -> %s (models written); %s wall with -j %d\n",
-		humanCount(s.MACsBefore), humanCount(s.MACsAfter), s.Wall.Round(10*time.Millisecond), s.Jobs)
+		units.Count(s.MACsBefore), units.Count(s.MACsAfter), s.Wall.Round(10*time.Millisecond), s.Jobs)
 	for _, o := range []Outcome{Failed, NotEquivalent, Declined} {
 		s.writeReasons(w, o)
 	}
@@ -78,17 +80,4 @@ func (s *Summary) writeReasons(w io.Writer, o Outcome) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-// humanCount prints 1812345678 as 1.81 G.
-func humanCount(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f G", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f M", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.2f K", float64(n)/1e3)
-	}
-	return strconv.FormatInt(n, 10)
 }

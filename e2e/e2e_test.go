@@ -4,10 +4,11 @@ package e2e
 
 import (
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/fcconv/fcconv/internal/zoo"
 
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/engine"
@@ -114,23 +115,10 @@ func transposeHW(w *tensor.Tensor) *tensor.Tensor {
 	return c
 }
 
-func zooModels(t *testing.T) []string {
-	t.Helper()
-	zoo := os.Getenv("FCCONV_ZOO")
-	if zoo == "" {
-		t.Skip("FCCONV_ZOO is not set; set it to ../shared/zoo to run the zoo tests")
-	}
-	paths, _ := filepath.Glob(filepath.Join(zoo, "*", "model.onnx"))
-	if len(paths) == 0 {
-		t.Fatalf("no models in FCCONV_ZOO=%s", zoo)
-	}
-	return paths
-}
-
 // TestZooConversionsAgreeOnONNXRuntime converts every zoo model, verified with its own test data,
 // then runs original and result on ONNX Runtime with the same inputs and checks onnx.checker.
 func TestZooConversionsAgreeOnONNXRuntime(t *testing.T) {
-	paths := zooModels(t)
+	paths := zoo.Models(t)
 	if testing.Short() {
 		t.Skip("slow: converts the whole zoo")
 	}
@@ -214,8 +202,7 @@ func compareOnORT(t *testing.T, original, converted string) {
 // TestLowRankBottleneckOnONNXRuntime: the exact bottleneck of custom_lowrank_conv runs on ONNX
 // Runtime with the original's outputs and passes onnx.checker.
 func TestLowRankBottleneckOnONNXRuntime(t *testing.T) {
-	zooModels(t)
-	path := filepath.Join(os.Getenv("FCCONV_ZOO"), "custom_lowrank_conv", "model.onnx")
+	path := zoo.Model(t, "custom_lowrank_conv")
 	out := filepath.Join(t.TempDir(), "lowrank.onnx")
 	opts := defaultOptions(out)
 	opts.Passes = "bottleneck"

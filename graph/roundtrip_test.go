@@ -6,23 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fcconv/fcconv/internal/zoo"
+
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
-
-// zooModels lists the model files of the zoo named by FCCONV_ZOO, skipping the test without it.
-func zooModels(t *testing.T) []string {
-	t.Helper()
-	zoo := os.Getenv("FCCONV_ZOO")
-	if zoo == "" {
-		t.Skip("FCCONV_ZOO is not set; set it to ../shared/zoo to run the zoo tests")
-	}
-	paths, _ := filepath.Glob(filepath.Join(zoo, "*", "model.onnx"))
-	if len(paths) == 0 {
-		t.Fatalf("FCCONV_ZOO=%s holds no */model.onnx", zoo)
-	}
-	return paths
-}
 
 func saveToBytes(t *testing.T, m *Model) []byte {
 	t.Helper()
@@ -38,7 +26,7 @@ func saveToBytes(t *testing.T, m *Model) []byte {
 }
 
 func TestZooRoundTripIsByteIdentical(t *testing.T) {
-	for _, path := range zooModels(t) {
+	for _, path := range zoo.Models(t) {
 		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
 			orig, err := os.ReadFile(path)
 			if err != nil {
@@ -56,7 +44,7 @@ func TestZooRoundTripIsByteIdentical(t *testing.T) {
 }
 
 func TestZooEditLeavesInitializersUntouched(t *testing.T) {
-	for _, path := range zooModels(t) {
+	for _, path := range zoo.Models(t) {
 		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
 			m, err := Load(path)
 			if err != nil {

@@ -2,9 +2,9 @@ package inspect
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/fcconv/fcconv/internal/zoo"
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
@@ -41,13 +41,9 @@ func TestSampleSummary(t *testing.T) {
 // TestZooMACsMatchPublishedFigures checks the MAC counts against the published figures of the
 // torchvision architectures (within 2%).
 func TestZooMACsMatchPublishedFigures(t *testing.T) {
-	zoo := os.Getenv("FCCONV_ZOO")
-	if zoo == "" {
-		t.Skip("FCCONV_ZOO is not set; set it to ../shared/zoo to run the zoo tests")
-	}
 	published := map[string]float64{"resnet18": 1.81e9, "mobilenet_v2": 0.30e9, "googlenet": 1.5e9}
 	for name, want := range published {
-		m, err := graph.Load(filepath.Join(zoo, name, "model.onnx"))
+		m, err := graph.Load(zoo.Model(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,11 +3,12 @@ package rewrite
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fcconv/fcconv/internal/zoo"
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
@@ -21,15 +22,7 @@ import (
 
 func zooModelPath(t testing.TB, name string) string {
 	t.Helper()
-	zoo := os.Getenv("FCCONV_ZOO")
-	if zoo == "" {
-		t.Skip("FCCONV_ZOO is not set: the zoo tests need the model zoo (FCCONV_ZOO=/work/shared/zoo)")
-	}
-	path := filepath.Join(zoo, name, "model.onnx")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s is not in the zoo at %s", name, zoo)
-	}
-	return path
+	return zoo.Model(t, name)
 }
 
 func loadZoo(t testing.TB, name string) *graph.Model {

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fcconv/fcconv/internal/zoo"
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
@@ -912,14 +913,7 @@ func TestFCToConvCatchesCorruptWeights(t *testing.T) {
 
 // TestFCToConvZoo runs the pass on every model of the zoo (FCCONV_ZOO=/work/shared/zoo).
 func TestFCToConvZoo(t *testing.T) {
-	zoo := os.Getenv("FCCONV_ZOO")
-	if zoo == "" {
-		t.Skip("set FCCONV_ZOO to the model zoo folder")
-	}
-	dirs, _ := filepath.Glob(filepath.Join(zoo, "*", "model.onnx"))
-	if len(dirs) == 0 {
-		t.Fatalf("no model in %s", zoo)
-	}
+	dirs := zoo.Models(t)
 	// Models whose heads must be fully converted in the default scope.
 	headsClean := map[string]bool{"resnet18": true, "googlenet": true, "mobilenet_v2": true, "mobilenet_v3_small": true,
 		"efficientnet_b0": true, "shufflenet_v2_x1_0": true, "squeezenet1_1": true}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fcconv/fcconv/internal/units"
+
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
@@ -204,7 +206,7 @@ func printConvertReport(res *convert.Result) {
 	if res.Rewrites != nil {
 		for _, a := range res.Rewrites.Applied {
 			fmt.Fprintf(out, "%s: %s (%s) -> %s\n    %s; MACs %s -> %s\n", a.Pass, strings.Join(a.Replaced, ", "), a.Op,
-				strings.Join(a.NewNodes, ", "), a.Detail, humanCount(a.MACsBefore), humanCount(a.MACsAfter))
+				strings.Join(a.NewNodes, ", "), a.Detail, units.Count(a.MACsBefore), units.Count(a.MACsAfter))
 		}
 		for _, d := range res.Rewrites.Declined {
 			fmt.Fprintf(out, "%s: left %s (%s) alone: %s\n", d.Pass, d.Node, d.Op, d.Reason)
@@ -218,7 +220,7 @@ func printConvertReport(res *convert.Result) {
 	}
 	switch res.Status {
 	case convert.Converted:
-		fmt.Fprintf(out, "wrote %s (MACs %s -> %s) in %.2f s\n", res.Output, humanCount(res.MACsBefore), humanCount(res.MACsAfter), res.Seconds.Total)
+		fmt.Fprintf(out, "wrote %s (MACs %s -> %s) in %.2f s\n", res.Output, units.Count(res.MACsBefore), units.Count(res.MACsAfter), res.Seconds.Total)
 	case convert.Unchanged:
 		fmt.Fprintf(out, "%s: nothing to convert; no file written\n", res.Model)
 	case convert.NotEquivalent:

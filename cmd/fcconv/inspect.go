@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/fcconv/fcconv/internal/units"
+
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/inspect"
 	"github.com/spf13/cobra"
@@ -64,16 +66,16 @@ func printSummary(s *inspect.Summary, perNode bool) {
 		fmt.Fprintf(w, "output\t%s %s[%s]%s\n", io.Name, io.DType, strings.Join(io.Declared, ","), inferred(io))
 	}
 	fmt.Fprintf(w, "nodes\t%d (%s)\n", s.Nodes, formatHistogram(s.OpHistogram))
-	fmt.Fprintf(w, "parameters\t%s (%s bytes)\n", humanCount(s.Parameters), humanCount(s.ParameterBytes))
+	fmt.Fprintf(w, "parameters\t%s (%s bytes)\n", units.Count(s.Parameters), units.Count(s.ParameterBytes))
 	if len(s.AssumedDims) > 0 {
 		fmt.Fprintf(w, "assumed\tsymbolic dims %s = 1 (bind them with --dim NAME=N)\n", strings.Join(s.AssumedDims, ", "))
 	}
 	if s.ShapeError != "" {
 		fmt.Fprintf(w, "shapes\tnot inferred: %s\n", s.ShapeError)
 	} else {
-		fmt.Fprintf(w, "MACs\t%s\n", humanCount(s.MACs))
+		fmt.Fprintf(w, "MACs\t%s\n", units.Count(s.MACs))
 		for _, op := range s.TopOps() {
-			fmt.Fprintf(w, "  %s\t%s (%.1f%%)\n", op, humanCount(s.MACsByOp[op]), 100*float64(s.MACsByOp[op])/float64(max(s.MACs, 1)))
+			fmt.Fprintf(w, "  %s\t%s (%.1f%%)\n", op, units.Count(s.MACsByOp[op]), 100*float64(s.MACsByOp[op])/float64(max(s.MACs, 1)))
 		}
 	}
 	w.Flush()
@@ -82,7 +84,7 @@ func printSummary(s *inspect.Summary, perNode bool) {
 	if perNode {
 		fmt.Println("\nMACs per node:")
 		for _, n := range s.NodeMACs {
-			fmt.Printf("  %-40s %-14s %s\n", n.Node, n.Op, humanCount(n.MACs))
+			fmt.Printf("  %-40s %-14s %s\n", n.Node, n.Op, units.Count(n.MACs))
 		}
 	}
 }
@@ -117,7 +119,7 @@ func printConvs(s *inspect.Summary) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "  node\tC_in\tC_out\tkernel\tgroup\tMACs")
 	for _, c := range s.Convs {
-		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\t%d\t%s\n", c.Node, c.CIn, c.COut, joinInts(c.Kernel, "x"), c.Group, humanCount(c.MACs))
+		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\t%d\t%s\n", c.Node, c.CIn, c.COut, joinInts(c.Kernel, "x"), c.Group, units.Count(c.MACs))
 	}
 	w.Flush()
 }
