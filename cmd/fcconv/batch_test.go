@@ -163,7 +163,7 @@ func TestBatchRecordsEachFailureAndConvertsTheRest(t *testing.T) {
 	writeModel(t, filepath.Join(zoo, "exotic/model.onnx"), "FooBar")
 	report := filepath.Join(t.TempDir(), "report.jsonl")
 
-	if code := run([]string{"convert", zooDir, "-o", out, "-j", "2", "--report", report, "-q"}); code != exitMismatch {
+	if code := run([]string{"convert", zoo, "-o", out, "-j", "2", "--report", report, "-q"}); code != exitMismatch {
 		t.Fatalf("exit code %d, want %d", code, exitMismatch)
 	}
 	recs := readReport(t, report)
@@ -208,7 +208,7 @@ func TestBatchShardsCoverEveryModelExactlyOnce(t *testing.T) {
 	var concatenated []string
 	for _, shard := range []string{"1/3", "2/3", "3/3"} {
 		report := filepath.Join(t.TempDir(), "report.jsonl")
-		run([]string{"convert", zooDir, "-o", out, "--shard", shard, "--report", report, "-q"})
+		run([]string{"convert", zoo, "-o", out, "--shard", shard, "--report", report, "-q"})
 		recs := readReport(t, report)
 		if len(recs) < 3 || len(recs) > 4 {
 			t.Errorf("shard %s has %d of 11 models", shard, len(recs))
@@ -226,7 +226,7 @@ func TestBatchShardsCoverEveryModelExactlyOnce(t *testing.T) {
 	if len(concatenated) != len(all) {
 		t.Errorf("the shard reports hold %d lines, want %d", len(concatenated), len(all))
 	}
-	if code := run([]string{"convert", zooDir, "-o", out, "--shard", "4/3"}); code != exitBadInput {
+	if code := run([]string{"convert", zoo, "-o", out, "--shard", "4/3"}); code != exitBadInput {
 		t.Errorf("--shard 4/3 exited %d, want %d", code, exitBadInput)
 	}
 }
