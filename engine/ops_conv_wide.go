@@ -158,7 +158,11 @@ func (c *convPhases) splitChannel(dst, src []float32) {
 				copy(row[jLo:jHi], in[jLo+first:])
 				continue
 			}
-			for j := jLo; j < jHi; j++ {
+			j := jLo
+			if c.sw == 2 {
+				j += nnEvensVector(row[jLo:jHi], in[jLo*2+first:])
+			}
+			for ; j < jHi; j++ {
 				row[j] = in[j*c.sw+first]
 			}
 		}

@@ -260,14 +260,10 @@ func (s *nnScratch) get() *[]float32 {
 
 func (s *nnScratch) put(b *[]float32) { s.pool.Put(b) }
 
-// nnFill sets every element of v to x by doubling copies (memmove is vectorised; a Go loop is
-// not).
+// nnFill sets every element of v to x (a vector loop where there is one: Go does not vectorise).
 func nnFill(v []float32, x float32) {
-	if len(v) == 0 {
-		return
-	}
-	v[0] = x
-	for filled := 1; filled < len(v); filled *= 2 {
-		copy(v[filled:], v[:filled])
+	rest := v[nnFillVector(v, x):]
+	for i := range rest {
+		rest[i] = x
 	}
 }

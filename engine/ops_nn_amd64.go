@@ -1,0 +1,35 @@
+package engine
+
+import "golang.org/x/sys/cpu"
+
+var nnHasAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func nnFillAVX2(dst *float32, n int, x float32)
+
+// nnFillVector fills a leading multiple of 8 of v with x and returns how many it did.
+func nnFillVector(v []float32, x float32) int {
+	n := len(v) &^ 7
+	if !nnHasAVX2 || n == 0 {
+		return 0
+	}
+	nnFillAVX2(&v[0], n, x)
+	return n
+}
+
+//go:noescape
+func nnEvensAVX2(dst, src *float32, n int)
+
+// nnEvensVector sets dst[j] = src[2j] for a leading multiple of 8 of dst (src must hold 2j+1
+// values for every j done, and is read up to 2j+2) and returns how many it did.
+func nnEvensVector(dst, src []float32) int {
+	n := len(dst) &^ 7
+	for n > 0 && 2*n > len(src) { // the last vector reads src[2n-1]
+		n -= 8
+	}
+	if !nnHasAVX2 || n <= 0 {
+		return 0
+	}
+	nnEvensAVX2(&dst[0], &src[0], n)
+	return n
+}

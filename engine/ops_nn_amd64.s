@@ -1,0 +1,57 @@
+#include "textflag.h"
+
+// func nnFillAVX2(dst *float32, n int, x float32)
+//
+// dst[i] = x for i < n, n a multiple of 8.
+TEXT ·nnFillAVX2(SB), NOSPLIT, $0-20
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS x+16(FP), Y0
+
+loop32:
+	CMPQ    CX, $32
+	JLT     loop8
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y0, 32(DI)
+	VMOVUPS Y0, 64(DI)
+	VMOVUPS Y0, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     loop32
+
+loop8:
+	CMPQ    CX, $8
+	JLT     done
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop8
+
+done:
+	VZEROUPPER
+	RET
+
+// func nnEvensAVX2(dst, src *float32, n int)
+//
+// dst[j] = src[2j] for j < n, n a multiple of 8 (src holds 2n values).
+TEXT ·nnEvensAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ    CX, $8
+	JLT     done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // per 128-bit lane: a0 a2 b0 b2
+	VPERMPD $0xD8, Y2, Y2     // 64-bit pairs in order 0 2 1 3: a0 a2 a4 a6 b0 b2 b4 b6
+	VMOVUPS Y2, (DI)
+	ADDQ    $64, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package engine
+
+func nnFillVector(v []float32, x float32) int { return 0 }
+
+func nnEvensVector(dst, src []float32) int { return 0 }
