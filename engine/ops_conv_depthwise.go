@@ -34,11 +34,14 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 
 func (p *depthwisePlan) run(x, w, bias, y []float32) {
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, len(p.tapOffsets)
-	nnParallel(p.batch*p.cin, p.mult*outSize*taps, func(task int) {
+	planes := p.batch * p.cin
+	// Small planes go several to a task, so the per-task costs (scratch, scheduling) are spread.
+	perTask := max(1, min(planes, nnMinParallelWork/max(1, p.mult*outSize*taps)))
+	tasks := (planes + perTask - 1) / perTask
+	nnParallel(tasks, perTask*p.mult*outSize*taps, func(task int) {
 		buf := p.scratch.get()
 		defer p.scratch.put(buf)
 		phased, wide := (*buf)[:p.chanStride+depthwiseSlack], (*buf)[p.chanStride+depthwiseSlack:]
-		p.splitChannel(phased[:p.chanStride], x[task*inSize:(task+1)*inSize])
 		clear(phased[p.chanStride:]) // the slack must hold numbers, not stale NaNs
 		var tapAddresses [64]uintptr // on the stack for kernels up to 8x8
 		srcs := tapAddresses[:0]
@@ -52,15 +55,18 @@ func (p *depthwisePlan) run(x, w, bias, y []float32) {
 			// alive (and unmoved: Go's heap does not move) for the whole task.
 			srcs[t] = uintptr(unsafe.Pointer(&phased[off]))
 		}
-		c, img := task%p.cin, task/p.cin
-		for m := 0; m < p.mult; m++ {
-			oc := c*p.mult + m
-			var b float32
-			if bias != nil {
-				b = bias[oc]
+		for plane := task * perTask; plane < min(planes, (task+1)*perTask); plane++ {
+			p.splitChannel(phased[:p.chanStride], x[plane*inSize:(plane+1)*inSize])
+			c, img := plane%p.cin, plane/p.cin
+			for m := 0; m < p.mult; m++ {
+				oc := c*p.mult + m
+				var b float32
+				if bias != nil {
+					b = bias[oc]
+				}
+				p.convolveWide(wide, phased, srcs, w[oc*taps:(oc+1)*taps], b)
+				p.compactPlane(y[(img*p.cout+oc)*outSize:(img*p.cout+oc+1)*outSize], wide, 0, p.wideCols)
 			}
-			p.convolveWide(wide, phased, srcs, w[oc*taps:(oc+1)*taps], b)
-			p.compactPlane(y[(img*p.cout+oc)*outSize:(img*p.cout+oc+1)*outSize], wide, 0, p.wideCols)
 		}
 	})
 }
