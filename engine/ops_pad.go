@@ -41,12 +41,14 @@ func buildPad(n *Node, in []Info) (*Build, error) {
 	var attrValue float32
 	if n.Opset < 11 {
 		attrValue = n.AttrFloat("value", 0)
+	} else if nnOptional(in, 2) && in[2].DType != data.DType {
+		return nil, fmt.Errorf("constant_value is %v; it must have the data's type %v", in[2].DType, data.DType)
 	}
 	return &Build{
 		Outputs: []Info{{DType: data.DType, Shape: p.outShape}},
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
 			var value *tensor.Tensor
-			if len(ins) > 2 && ins[2] != nil && n.Opset >= 11 {
+			if len(ins) > 2 && ins[2] != nil && ins[2].Len() > 0 && n.Opset >= 11 {
 				value = ins[2]
 			}
 			return padRun(p, ins[0], outs[0], value, attrValue)
