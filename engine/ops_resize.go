@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/fcconv/fcconv/tensor"
 )
@@ -407,6 +408,9 @@ type resizePlan struct {
 	inShape, outShape []int
 	axes              []*resizeAxis
 	extrapolation     float32
+	// intermediates holds *[]T buffers for the results of all passes but the last: two halves
+	// used in turn, kept between runs.
+	intermediates sync.Pool
 }
 
 func (p *resizePlan) run(x, y *tensor.Tensor) error {
@@ -450,6 +454,23 @@ func resizeApply[T any](p *resizePlan, x, y []T, pass func(dst, src []T, outer, 
 		copy(y, x)
 		return
 	}
+	// The largest intermediate result: the passes' outputs grow or shrink towards y's size.
+	largest, sizes := 0, append([]int{}, p.inShape...)
+	for d := len(p.axes) - 1; d > last; d-- {
+		sizes[d] = p.axes[d].outLen
+		largest = max(largest, tensor.NumElements(sizes))
+	}
+	var halves []T
+	if largest > 0 {
+		buf, ok := p.intermediates.Get().(*[]T)
+		if !ok || cap(*buf) < 2*largest {
+			b := make([]T, 2*largest)
+			buf = &b
+		}
+		defer p.intermediates.Put(buf)
+		halves = (*buf)[:2*largest]
+	}
+	half := 0
 	for d := len(p.axes) - 1; d >= 0; d-- {
 		ax := p.axes[d]
 		if ax.identity {
@@ -460,7 +481,8 @@ func resizeApply[T any](p *resizePlan, x, y []T, pass func(dst, src []T, outer, 
 		shape[d] = ax.outLen
 		dst := y
 		if d != last {
-			dst = make([]T, tensor.NumElements(shape))
+			dst = halves[half*largest : half*largest+tensor.NumElements(shape)]
+			half = 1 - half
 		}
 		src := cur
 		nnParallelRange(outer, max(1, 16384/max(1, ax.outLen*inner)), func(lo, hi int) {
