@@ -181,9 +181,6 @@ func (c *convPhases) splitChannel(dst, src []float32) {
 // runBlock computes the wide columns [j0, j1) of group g; phased holds the group's channels.
 func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 	nb := j1 - j0
-	resBuf := c.results.get()
-	defer c.results.put(resBuf)
-	res := *resBuf
 	cols, ldCols := phased[c.tapOffsets[0]+j0:], c.chanStride
 	if c.colBlocks != nil {
 		colBuf := c.colBlocks.get()
@@ -198,21 +195,31 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 			}
 		}
 	}
+	// Without garbage columns (e.g. 1x1 strided convs) the wide output is the output itself.
+	outSize := c.oh * c.ow
+	res, ldRes := y[g*c.coutG*outSize+j0:], outSize
+	if c.cols != c.ow {
+		resBuf := c.results.get()
+		defer c.results.put(resBuf)
+		res, ldRes = *resBuf, nb
+	}
 	// The bias is written first and the GEMM accumulates onto it, so compacting is plain copies.
 	beta := float32(0)
 	if bias != nil {
 		for m := 0; m < c.coutG; m++ {
-			nnFill(res[m*nb:(m+1)*nb], bias[g*c.coutG+m])
+			nnFill(res[m*ldRes:m*ldRes+nb], bias[g*c.coutG+m])
 		}
 		beta = 1
 	}
 	if c.packed != nil {
-		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, beta, res, nb)
+		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, beta, res, ldRes)
 	} else {
 		wg := w[g*c.coutG*c.kdim : (g+1)*c.coutG*c.kdim]
-		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, beta, res, nb)
+		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, beta, res, ldRes)
 	}
-	c.compact(res, y, g, j0, j1)
+	if c.cols != c.ow {
+		c.compact(res, y, g, j0, j1)
+	}
 }
 
 // compact moves the real output positions of wide columns [j0, j1) to y.
