@@ -103,10 +103,14 @@ type convPlan struct {
 	kdim      int  // rows of the column matrix: cinG * kernel taps
 	pointwise bool // 1x1 kernel, stride 1, no padding: the input is the column matrix
 	depthwise *depthwisePlan
-	wide      *convWide       // 1-D and 2-D convs lowered through stride-phase planes
-	packed    []*gemm.PackedA // weights of each group packed for the GEMM; nil if not constant
-	blockCols int             // output columns per GEMM call
-	scratch   *nnScratch      // column-matrix blocks
+	// fullyConnected: the kernel covers the whole unpadded input, so each image's output is its
+	// flattened input times W^T, and the whole batch is one GEMM.
+	fullyConnected bool
+	packedFC       []*gemm.PackedB // W_g^T of each group packed, for batches of more than one
+	wide           *convWide       // 1-D and 2-D convs lowered through stride-phase planes
+	packed         []*gemm.PackedA // weights of each group packed for the GEMM; nil if not constant
+	blockCols      int             // output columns per GEMM call
+	scratch        *nnScratch      // column-matrix blocks
 }
 
 // convColumnBudget is the size in floats of one column-matrix block: it and the packed weights
@@ -118,6 +122,21 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPla
 	p := &convPlan{convShape: s, kdim: s.cinG * w.kernelSize()}
 	if s.cinG == 1 && s.group > 1 && w.rank() <= 2 {
 		p.depthwise = newDepthwisePlan(s)
+		return p
+	}
+	p.fullyConnected = true
+	for i := range w.in {
+		if w.kernel[i] != w.in[i] || w.padBegin[i] != 0 || w.padEnd[i] != 0 || w.dilation[i] != 1 {
+			p.fullyConnected = false
+		}
+	}
+	if p.fullyConnected {
+		if weights != nil && s.batch > 1 && !shapesOnly {
+			p.packedFC = make([]*gemm.PackedB, s.group)
+			for g := range p.packedFC {
+				p.packedFC[g] = gemm.PackB(true, p.kdim, s.coutG, weights.F32[g*s.coutG*p.kdim:], p.kdim)
+			}
+		}
 		return p
 	}
 	p.pointwise = true
@@ -157,6 +176,10 @@ func (p *convPlan) run(x, w, bias, y []float32) {
 		p.wide.run(x, w, bias, y)
 		return
 	}
+	if p.fullyConnected {
+		p.runFullyConnected(x, w, bias, y)
+		return
+	}
 	outSize := p.win.outSize()
 	blocks := (outSize + p.blockCols - 1) / p.blockCols
 	nnParallel(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int) {
@@ -164,6 +187,29 @@ func (p *convPlan) run(x, w, bias, y []float32) {
 		img, g := task/blocks/p.group, task/blocks%p.group
 		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols))
 	})
+}
+
+// runFullyConnected computes Y[N, Cout] = X[N, Cin*taps] x W^T group by group: with one image a
+// row vector times W^T (dot products, nothing packed), with more a GEMM over the batch, which
+// reads the weights once instead of once per image.
+func (p *convPlan) runFullyConnected(x, w, bias, y []float32) {
+	rowLen := p.cin * p.win.kernelSize()
+	beta := float32(0)
+	if bias != nil {
+		for img := 0; img < p.batch; img++ {
+			copy(y[img*p.cout:(img+1)*p.cout], bias)
+		}
+		beta = 1
+	}
+	for g := 0; g < p.group; g++ {
+		xg, yg := x[g*p.kdim:], y[g*p.coutG:]
+		if p.packedFC != nil {
+			gemm.SgemmPackedB(p.batch, xg, rowLen, false, p.packedFC[g], beta, yg, p.cout)
+			continue
+		}
+		wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
+		gemm.Sgemm(false, true, p.batch, p.coutG, p.kdim, xg, rowLen, wg, p.kdim, beta, yg, p.cout)
+	}
 }
 
 // runBlock computes output columns [j0, j1) of group g of image img.

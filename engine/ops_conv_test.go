@@ -184,6 +184,11 @@ func TestConvShapes(t *testing.T) {
 		{batch: 1, cin: 8, cout: 8, group: 8, in: []int{17, 15}, kernel: []int{3, 3}, stride: []int{2, 2}, padBegin: []int{1, 1}, padEnd: []int{1, 1}, bias: true, constW: true},
 		{batch: 1, cin: 4, cout: 8, group: 4, in: []int{16, 16}, kernel: []int{5, 5}, stride: []int{2, 2}, padBegin: []int{2, 2}, padEnd: []int{2, 2}, constW: true},
 		{batch: 1, cin: 4, cout: 4, group: 4, in: []int{16, 16}, kernel: []int{5, 5}, autoPad: "SAME_UPPER", constW: true},
+		// Fully connected convs (the kernel covers the input): one GEMM over the batch.
+		{batch: 3, cin: 4, cout: 6, group: 2, in: []int{4, 5}, kernel: []int{4, 5}, bias: true, constW: true},
+		{batch: 3, cin: 4, cout: 6, group: 1, in: []int{4, 5}, kernel: []int{4, 5}, bias: true},
+		{batch: 1, cin: 4, cout: 6, group: 2, in: []int{3}, kernel: []int{3}, constW: true},
+		{batch: 2, cin: 5, cout: 7, group: 1, in: []int{1, 1}, kernel: []int{1, 1}, stride: []int{2, 2}, bias: true, constW: true},
 		// Inputs narrower than the padded kernel (PyTorch's Conv1d_pad2size1) and than the stride.
 		{batch: 1, cin: 4, cout: 4, group: 1, in: []int{1}, kernel: []int{5}, padBegin: []int{2}, padEnd: []int{2}, bias: true, constW: true},
 		{batch: 1, cin: 2, cout: 3, group: 1, in: []int{1, 2}, kernel: []int{3, 3}, stride: []int{3, 3}, padBegin: []int{1, 1}, padEnd: []int{1, 1}, constW: true},
