@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -266,4 +265,3 @@ func (b *batchFlags) isBatch(args []string) bool {
 	return false
 }
 
-var _ = filepath.Join
