@@ -264,4 +264,3 @@ func (b *batchFlags) isBatch(args []string) bool {
 	}
 	return false
 }
-
