@@ -4,11 +4,15 @@ package e2e
 
 import (
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/internal/onnxbuild"
 	"github.com/fcconv/fcconv/internal/zoo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/engine"
@@ -269,4 +273,55 @@ func engineShapes(in map[string]*tensor.Tensor) engine.Options {
 		shapes[k] = v.Shape
 	}
 	return engine.Options{InputShapes: shapes}
+}
+
+// TestFieldNoteStructuresConvert builds the sample's head the way some exporters write it — nodes out
+// of order, every weight in a Constant node (no initializers), an unused runtime-internal domain in
+// opset_import — and checks that it converts, verifies and comes out sorted with the domain kept.
+func TestFieldNoteStructuresConvert(t *testing.T) {
+	b := onnxbuild.New(13)
+	mp := b.Proto()
+	mp.OpsetImport = append(mp.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String("com.microsoft"), Version: proto.Int64(1)})
+	x := b.Input("x", tensor.Float, 1, 8, 4, 4)
+	b.NodeOut("Constant", nil, []string{"w1"}, graph.TensorAttr("value", onnxbuild.Random(1, 16, 8*4*4)))
+	b.NodeOut("Constant", nil, []string{"b1"}, graph.TensorAttr("value", onnxbuild.Random(2, 16)))
+	b.NodeOut("Constant", nil, []string{"w2"}, graph.TensorAttr("value", onnxbuild.Random(3, 5, 16)))
+	f := b.Node("Flatten", []string{x}, graph.IntAttr("axis", 1))
+	h := b.Node("Gemm", []string{f, "w1", "b1"}, graph.IntAttr("transB", 1))
+	h = b.Node("Relu", []string{h})
+	b.NodeOut("Gemm", []string{h, "w2"}, []string{"y"}, graph.IntAttr("transB", 1))
+	b.Output("y", tensor.Float, 1, 5)
+	nodes := mp.Graph.Node
+	for i, j := 0, len(nodes)-1; i < j; i, j = i+1, j-1 { // reverse: not topologically sorted
+		nodes[i], nodes[j] = nodes[j], nodes[i]
+	}
+	data, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "unsorted.onnx")
+	os.WriteFile(in, data, 0o644)
+	out := filepath.Join(dir, "out.onnx")
+	res, err := convert.Convert(in, defaultOptions(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != convert.Converted || len(res.Rewrites.Applied) != 2 {
+		t.Fatalf("status %s, rewrites %+v", res.Status, res.Rewrites)
+	}
+	m, err := graph.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Graph.IsSorted() {
+		t.Error("the converted model is not topologically sorted")
+	}
+	if m.Opset("com.microsoft") != 1 {
+		t.Error("the unused com.microsoft opset import was dropped")
+	}
+	if n := fcLeft(t, out); n != 0 {
+		t.Errorf("%d FC layers left", n)
+	}
+	checkONNX(t, out)
 }
