@@ -44,6 +44,10 @@ type Options struct {
 	ExternalData bool
 	// DryRun checks and reports but writes nothing.
 	DryRun bool
+	// FreezeInputDefaults treats initializers that are also graph inputs (IR < 4 models) as
+	// constants, so their layers can be rewritten; by default they are defaults a caller may
+	// override, and layers using them are left alone.
+	FreezeInputDefaults bool
 }
 
 // Status is the outcome of one conversion.
@@ -140,6 +144,7 @@ func convert(path string, opts Options, res *Result) error {
 	if err != nil {
 		return err
 	}
+	original.InputDefaultsAreConstant = opts.FreezeInputDefaults
 	rewritten, err := Copy(original)
 	if err != nil {
 		return err

@@ -325,3 +325,32 @@ func TestFieldNoteStructuresConvert(t *testing.T) {
 	}
 	checkONNX(t, out)
 }
+
+// TestInputDefaultsAreLeftAloneUnlessFrozen: an IR-3 model lists its weight as a graph input too;
+// fc-to-conv leaves that layer alone (the caller may override the weight) unless told to freeze it.
+func TestInputDefaultsAreLeftAloneUnlessFrozen(t *testing.T) {
+	b := onnxbuild.New(13)
+	b.Proto().IrVersion = proto.Int64(3)
+	x := b.Input("x", tensor.Float, 1, 8, 1, 1)
+	w := b.Init("w", onnxbuild.Random(1, 4, 8))
+	b.Input("w", tensor.Float, 4, 8)
+	f := b.Node("Flatten", []string{x}, graph.IntAttr("axis", 1))
+	b.NodeOut("Gemm", []string{f, w}, []string{"y"}, graph.IntAttr("transB", 1))
+	b.Output("y", tensor.Float, 1, 4)
+	data, _ := proto.Marshal(b.Proto())
+	in := filepath.Join(t.TempDir(), "ir3.onnx")
+	os.WriteFile(in, data, 0o644)
+
+	res, err := convert.Convert(in, defaultOptions(filepath.Join(t.TempDir(), "a.onnx")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != convert.Unchanged || len(res.Rewrites.Declined) == 0 {
+		t.Fatalf("an overridable weight was converted: %s %+v", res.Status, res.Rewrites)
+	}
+	opts := defaultOptions(filepath.Join(t.TempDir(), "b.onnx"))
+	opts.FreezeInputDefaults = true
+	if res, err = convert.Convert(in, opts); err != nil || res.Status != convert.Converted {
+		t.Fatalf("frozen: %v %+v", err, res)
+	}
+}

@@ -84,6 +84,7 @@ type convertFlags struct {
 	quiet        bool
 	externalData bool
 	dryRun       bool
+	freeze       bool
 	// bottleneck
 	minChannels int
 	rank        string
@@ -135,6 +136,7 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors")
 	fl.BoolVar(&f.externalData, "external-data", false, "save weights in a side file OUT.onnx.data")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "check and report what would change, write nothing")
+	fl.BoolVar(&f.freeze, "freeze-input-defaults", false, "treat initializers also listed as graph inputs (IR < 4) as constants, so their layers can be rewritten")
 	fl.IntVar(&f.minChannels, "min-channels", 128, "bottleneck: smallest C_in considered")
 	fl.StringVar(&f.rank, "rank", "exact", "bottleneck rank: exact (numerical rank, equivalent) or a number")
 	fl.Float64Var(&f.rankRatio, "rank-ratio", 0, "bottleneck: rank as a share of the full rank (lossy)")
@@ -173,7 +175,7 @@ func (f *convertFlags) options() (convert.Options, error) {
 	opts = convert.Options{
 		Output: f.output, Passes: f.passes, NoVerify: f.noVerify, Inputs: inputs, InputsDir: f.verify.inputsDir,
 		Samples: f.verify.samples, Seed: f.verify.seed, Tolerances: tols, TolerancesGiven: given,
-		ExternalData: f.externalData, DryRun: f.dryRun,
+		ExternalData: f.externalData, DryRun: f.dryRun, FreezeInputDefaults: f.freeze,
 		Rewrite: rewrite.Options{Scope: f.scope, Spatial: f.spatial, Bottleneck: bo, Engine: eo},
 	}
 	return opts, nil
