@@ -9,6 +9,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -234,6 +235,9 @@ type compiler struct {
 	// subReads are the outer values read by the subgraphs compiled for the current node (If
 	// branches): they stay alive until its step runs, and the node cannot be folded.
 	subReads []string
+	// fusedActivations are activation nodes whose function the producer of their input already
+	// applied: they compile to views of that input.
+	fusedActivations map[*graph.Node]bool
 }
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
@@ -386,9 +390,19 @@ func (c *compiler) addNode(n *graph.Node) error {
 		ins[i], infos[i] = s, c.prog.slots[s].info
 	}
 	c.subReads = nil
-	b, err := build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, compiler: c}, infos)
-	if err != nil {
+	fused, activationNode := c.fusibleActivation(n)
+	var b *Build
+	var err error
+	if c.fusedActivations[n] {
+		b = fusedActivationView(infos[0])
+	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
+	}
+	if fused != nil && b.AppliesFused {
+		if c.fusedActivations == nil {
+			c.fusedActivations = map[*graph.Node]bool{}
+		}
+		c.fusedActivations[activationNode] = true
 	}
 	if len(b.Outputs) < countPresent(n.Outputs()) {
 		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
@@ -415,6 +429,80 @@ func (c *compiler) addNode(n *graph.Node) error {
 	}
 	c.prog.steps = append(c.prog.steps, st)
 	return nil
+}
+
+// fusedActivationView is the build of an activation node fused into its input's producer: its
+// output is that input, already activated.
+func fusedActivationView(in Info) *Build {
+	return &Build{Outputs: []Info{{DType: in.DType, Shape: append([]int{}, in.Shape...)}}, Views: map[int]int{0: 0}}
+}
+
+// fusibleActivation returns the activation that n's builder may apply to its output, and the
+// activation's node: n must have one output, not a graph output, read only by that node, an
+// activation of fixed parameters. With KeepIntermediates nothing is fused: every value must
+// then keep its own contents for the layerwise comparison.
+func (c *compiler) fusibleActivation(n *graph.Node) (*Activation, *graph.Node) {
+	if c.opts.KeepIntermediates || len(n.Outputs()) != 1 || n.Output(0) == "" {
+		return nil, nil
+	}
+	g := c.prog.graph
+	v := g.Value(n.Output(0))
+	if v == nil || v.IsOutput || len(v.Consumers) != 1 {
+		return nil, nil
+	}
+	act := v.Consumers[0]
+	if act.Domain() != "" || len(act.Outputs()) != 1 || act.Input(0) != v.Name {
+		return nil, nil
+	}
+	for _, in := range act.Inputs()[1:] {
+		if in == v.Name {
+			return nil, nil
+		}
+	}
+	if a := activationOf(act, g); a != nil {
+		return a, act
+	}
+	return nil, nil
+}
+
+// activationOf describes an activation node as an Activation, or returns nil when the node is
+// not an activation or its parameters are not compile-time constants.
+func activationOf(n *graph.Node, g *graph.Graph) *Activation {
+	inf := float32(math.Inf(1))
+	switch n.OpType() {
+	case "Relu":
+		return &Activation{Kind: ActClamp, Lo: 0, Hi: inf}
+	case "Clip":
+		return clipActivation(n, g)
+	case "LeakyRelu":
+		return &Activation{Kind: ActLeakyRelu, Alpha: n.AttrFloat("alpha", 0.01)}
+	case "HardSigmoid":
+		return &Activation{Kind: ActHardSigmoid, Alpha: n.AttrFloat("alpha", 0.2), Beta: n.AttrFloat("beta", 0.5)}
+	case "HardSwish":
+		return &Activation{Kind: ActHardSwish, Alpha: 1.0 / 6, Beta: 0.5}
+	}
+	return nil
+}
+
+// clipActivation reads Clip's bounds: attributes before opset 11, constant scalar inputs after.
+func clipActivation(n *graph.Node, g *graph.Graph) *Activation {
+	a := &Activation{Kind: ActClamp, Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+	if n.Opset() < 11 {
+		a.Lo, a.Hi = n.AttrFloat("min", a.Lo), n.AttrFloat("max", a.Hi)
+		return a
+	}
+	for i, bound := range []*float32{&a.Lo, &a.Hi} {
+		name := n.Input(i + 1)
+		if name == "" {
+			continue
+		}
+		t, ok := g.Constant(name)
+		if !ok || t.DType != tensor.Float || t.Len() != 1 {
+			return nil
+		}
+		*bound = t.F32[0]
+	}
+	return a
 }
 
 // tryFold runs a node at compile time when all its inputs are constants and its outputs are small,

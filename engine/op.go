@@ -38,6 +38,9 @@ type Build struct {
 	// MACs is the number of multiply-accumulates one run of the node performs (0 when negligible),
 	// reported by inspect and used to account for rewrites.
 	MACs int64
+	// AppliesFused reports that the kernel applies Node.Fused to its output; only then does the
+	// engine turn the activation node into a view of this node's output.
+	AppliesFused bool
 }
 
 // Builder compiles one node for the given input infos. It validates attributes and shapes,
@@ -56,8 +59,29 @@ type Node struct {
 	// expensive preparation such as packing weights, but still return Outputs, MACs and a Kernel
 	// (the kernel may be used to fold small constant subgraphs, so it must still work).
 	ShapesOnly bool
+	// Fused, when set, is an activation whose node reads only this node's single output: a
+	// builder that can apply it while the output is still in cache (Conv) does so and sets
+	// Build.AppliesFused; other builders ignore it.
+	Fused *Activation
 	// compiler compiles subgraphs (If branches) in this node's scope.
 	compiler *compiler
+}
+
+// ActivationKind is the function of an Activation.
+type ActivationKind int
+
+const (
+	ActClamp       ActivationKind = iota // min(max(x, Lo), Hi): Relu and Clip
+	ActLeakyRelu                         // x if x >= 0, else Alpha*x
+	ActHardSigmoid                       // clamp(Alpha*x + Beta, 0, 1)
+	ActHardSwish                         // x * clamp(Alpha*x + Beta, 0, 1)
+)
+
+// Activation is an element-wise float function fused into the node producing its input.
+type Activation struct {
+	Kind        ActivationKind
+	Lo, Hi      float32 // ActClamp bounds (Relu: 0, +Inf)
+	Alpha, Beta float32
 }
 
 var builders = map[string]Builder{}

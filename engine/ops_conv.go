@@ -30,6 +30,9 @@ type convShape struct {
 	macs         int64
 	hasBias      bool
 	weightsConst bool
+	// act, when not nil, is applied to each block of the output as soon as it is computed, while
+	// it is in cache, instead of by a separate activation node.
+	act *Activation
 }
 
 // convCheck validates X [N, C, D1..Dr] and W [M, C/group, k1..kr] and the window attributes.
@@ -82,10 +85,11 @@ func buildConv(n *Node, in []Info) (*Build, error) {
 		}
 		s.hasBias = true
 	}
-	p := newConvPlan(s, in[1].Const, n.ShapesOnly)
+	p := newConvPlan(s, in[1].Const, n.ShapesOnly, n.Fused)
 	return &Build{
-		Outputs: []Info{{DType: tensor.Float, Shape: s.outputShape}},
-		MACs:    s.macs,
+		Outputs:      []Info{{DType: tensor.Float, Shape: s.outputShape}},
+		MACs:         s.macs,
+		AppliesFused: n.Fused != nil,
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
 			var bias []float32
 			if len(ins) > 2 && ins[2] != nil {
@@ -117,7 +121,8 @@ type convPlan struct {
 // of a typical layer fit the 1 MiB L2 cache together.
 const convColumnBudget = 64 << 10
 
-func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPlan {
+func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Activation) *convPlan {
+	s.act = act
 	w := s.win
 	p := &convPlan{convShape: s, kdim: s.cinG * w.kernelSize()}
 	if s.cinG == 1 && s.group > 1 && w.rank() <= 2 {
@@ -166,7 +171,14 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool) *convPla
 	return p
 }
 
-// run computes y = conv(x, w) + bias for the whole batch.
+// activate applies the fused activation, if any, to v.
+func (s *convShape) activate(v []float32) {
+	if s.act != nil {
+		s.act.apply(v)
+	}
+}
+
+// run computes y = act(conv(x, w) + bias) for the whole batch.
 func (p *convPlan) run(x, w, bias, y []float32) {
 	if p.depthwise != nil {
 		p.depthwise.run(x, w, bias, y)
@@ -210,6 +222,7 @@ func (p *convPlan) runFullyConnected(x, w, bias, y []float32) {
 		wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
 		gemm.Sgemm(false, true, p.batch, p.coutG, p.kdim, xg, rowLen, wg, p.kdim, beta, yg, p.cout)
 	}
+	p.activate(y[:p.batch*p.cout])
 }
 
 // runBlock computes output columns [j0, j1) of group g of image img.
@@ -236,6 +249,7 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
 				yg[m] += bias[g*p.coutG+m]
 			}
 		}
+		p.activate(yg[:p.coutG])
 		return
 	}
 	// The bias is written first and the GEMM accumulates onto it: filling is a fast copy, while
@@ -251,6 +265,11 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
 		gemm.SgemmPackedA(p.packed[g], nb, cols, ldCols, false, beta, yg[j0:], outSize)
 	} else {
 		gemm.Sgemm(false, false, p.coutG, nb, p.kdim, wg, p.kdim, cols, ldCols, beta, yg[j0:], outSize)
+	}
+	if p.act != nil {
+		for m := 0; m < p.coutG; m++ {
+			p.act.apply(yg[m*outSize+j0 : m*outSize+j1])
+		}
 	}
 }
 

@@ -65,7 +65,9 @@ func (p *depthwisePlan) run(x, w, bias, y []float32) {
 					b = bias[oc]
 				}
 				p.convolveWide(wide, phased, srcs, w[oc*taps:(oc+1)*taps], b)
-				p.compactPlane(y[(img*p.cout+oc)*outSize:(img*p.cout+oc+1)*outSize], wide, 0, p.wideCols)
+				dst := y[(img*p.cout+oc)*outSize : (img*p.cout+oc+1)*outSize]
+				p.compactPlane(dst, wide, 0, p.wideCols)
+				p.activate(dst)
 			}
 		}
 	})

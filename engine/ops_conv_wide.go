@@ -217,6 +217,11 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 		wg := w[g*c.coutG*c.kdim : (g+1)*c.coutG*c.kdim]
 		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, beta, res, ldRes)
 	}
+	if c.act != nil {
+		for m := 0; m < c.coutG; m++ {
+			c.act.apply(res[m*ldRes : m*ldRes+nb])
+		}
+	}
 	if c.cols != c.ow {
 		c.compact(res, y, g, j0, j1)
 	}

@@ -267,3 +267,27 @@ func nnFill(v []float32, x float32) {
 		rest[i] = x
 	}
 }
+
+// apply computes the activation of v in place, as the activation's own kernel would.
+func (a *Activation) apply(v []float32) {
+	switch a.Kind {
+	case ActClamp:
+		lo, hi := a.Lo, a.Hi
+		rest := v[nnClampVector(v, lo, hi):]
+		for i, x := range rest {
+			rest[i] = min(max(x, lo), hi)
+		}
+	case ActLeakyRelu:
+		for i, x := range v {
+			v[i] = max(x, 0) + a.Alpha*min(x, 0)
+		}
+	case ActHardSigmoid:
+		for i, x := range v {
+			v[i] = min(max(a.Alpha*x+a.Beta, 0), 1)
+		}
+	case ActHardSwish:
+		for i, x := range v {
+			v[i] = x * min(max(a.Alpha*x+a.Beta, 0), 1)
+		}
+	}
+}

@@ -33,3 +33,17 @@ func nnEvensVector(dst, src []float32) int {
 	nnEvensAVX2(&dst[0], &src[0], n)
 	return n
 }
+
+//go:noescape
+func nnClampAVX2(v *float32, n int, lo, hi float32)
+
+// nnClampVector sets v[i] = min(max(v[i], lo), hi) for a leading multiple of 8 of v (NaNs stay
+// NaN) and returns how many it did.
+func nnClampVector(v []float32, lo, hi float32) int {
+	n := len(v) &^ 7
+	if !nnHasAVX2 || n == 0 {
+		return 0
+	}
+	nnClampAVX2(&v[0], n, lo, hi)
+	return n
+}

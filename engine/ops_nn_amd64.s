@@ -55,3 +55,46 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func nnClampAVX2(v *float32, n int, lo, hi float32)
+//
+// v[i] = min(max(v[i], lo), hi) for i < n, n a multiple of 8. v is the second operand of MAXPS
+// and MINPS, the one they return when either is NaN, so NaNs pass through as in Go's min and max.
+TEXT ·nnClampAVX2(SB), NOSPLIT, $0-24
+	MOVQ         v+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS lo+16(FP), Y0
+	VBROADCASTSS hi+20(FP), Y1
+
+loop32:
+	CMPQ    CX, $32
+	JLT     loop8
+	VMAXPS  (DI), Y0, Y2
+	VMAXPS  32(DI), Y0, Y3
+	VMAXPS  64(DI), Y0, Y4
+	VMAXPS  96(DI), Y0, Y5
+	VMINPS  Y2, Y1, Y2
+	VMINPS  Y3, Y1, Y3
+	VMINPS  Y4, Y1, Y4
+	VMINPS  Y5, Y1, Y5
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	VMOVUPS Y4, 64(DI)
+	VMOVUPS Y5, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     loop32
+
+loop8:
+	CMPQ    CX, $8
+	JLT     done
+	VMAXPS  (DI), Y0, Y2
+	VMINPS  Y2, Y1, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop8
+
+done:
+	VZEROUPPER
+	RET

@@ -5,3 +5,5 @@ package engine
 func nnFillVector(v []float32, x float32) int { return 0 }
 
 func nnEvensVector(dst, src []float32) int { return 0 }
+
+func nnClampVector(v []float32, lo, hi float32) int { return 0 }
