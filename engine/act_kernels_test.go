@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// vecTestInputs returns n values that mix ordinary, large, tiny and special values, so every
+// length exercises the vector body, the tail and the edge cases.
+func vecTestInputs(rng *rand.Rand, n int) []float32 {
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+		1e-40, -1e-40, 87.5, -87.5, 88.8, -88.8, 103, -103, 105, -105, 1e30, -1e30, 16.6, -16.6}
+	v := make([]float32, n)
+	for i := range v {
+		switch rng.Intn(4) {
+		case 0:
+			v[i] = special[rng.Intn(len(special))]
+		case 1:
+			v[i] = float32(rng.NormFloat64() * 40)
+		default:
+			v[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	return v
+}
+
+// closeTo reports whether got is want (float64 reference) within rel relative error or, for
+// results in float32's subnormal range, within its smallest normal number.
+func closeTo(got float32, want float64, rel float64) bool {
+	g := float64(got)
+	if math.Abs(want) > math.MaxFloat32 { // beyond float32's range: the float32 result is infinite
+		want = math.Copysign(math.Inf(1), want)
+	}
+	if math.IsNaN(want) || math.IsNaN(g) {
+		return math.IsNaN(want) && math.IsNaN(g)
+	}
+	if math.IsInf(want, 0) || math.IsInf(g, 0) || want == 0 {
+		return g == want || math.Abs(g-want) <= 0x1p-126
+	}
+	return math.Abs(g-want) <= rel*math.Abs(want)+0x1p-126
+}
+
+func sigmoidRef(x float64) float64 {
+	if x < 0 {
+		e := math.Exp(x)
+		return e / (1 + e)
+	}
+	return 1 / (1 + math.Exp(-x))
+}
+
+func clampRef(x, lo, hi float64) float64 { return math.Min(math.Max(x, lo), hi) }
+
+// unaryCases are the unary kernels with their float64 reference and tolerance.
+var unaryCases = []struct {
+	name string
+	run  func(k *vecKernels, dst, src []float32)
+	ref  func(x float64) float64
+	rel  float64
+	abs  float64 // alpha*x + beta cancels near its zero: float32 has only absolute accuracy there
+}{
+	{"relu", func(k *vecKernels, d, s []float32) { k.relu(d, s) }, func(x float64) float64 { return clampRef(x, 0, math.Inf(1)) }, 0, 0},
+	{"clip", func(k *vecKernels, d, s []float32) { k.clip(d, s, -1.5, 6) }, func(x float64) float64 { return clampRef(x, -1.5, 6) }, 0, 0},
+	{"leakyRelu", func(k *vecKernels, d, s []float32) { k.leakyRelu(d, s, 0.1) }, func(x float64) float64 {
+		if x < 0 {
+			return x * float64(float32(0.1))
+		}
+		return x
+	}, 1e-7, 0},
+	{"hardSigmoid", func(k *vecKernels, d, s []float32) { k.hardSigmoid(d, s, 0.2, 0.5) }, func(x float64) float64 {
+		return clampRef(float64(float32(0.2))*x+0.5, 0, 1)
+	}, 1e-6, 1e-7},
+	{"hardSwish", func(k *vecKernels, d, s []float32) { k.hardSwish(d, s, 1.0/6, 0.5) }, func(x float64) float64 {
+		return x * clampRef(float64(float32(1.0/6))*x+0.5, 0, 1)
+	}, 1e-6, 1e-7},
+	{"sigmoid", func(k *vecKernels, d, s []float32) { k.sigmoid(d, s) }, sigmoidRef, 1e-6, 0},
+	{"exp", func(k *vecKernels, d, s []float32) { k.exp(d, s) }, math.Exp, 1e-6, 0},
+}
+
+func TestVecKernelsUnary(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	lengths := []int{1000, 4099}
+	for n := 0; n <= 70; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, k := range availableVecKernels() {
+		for _, c := range unaryCases {
+			for _, n := range lengths {
+				src := vecTestInputs(rng, n)
+				dst := make([]float32, n+1)
+				dst[n] = 42 // must survive: kernels write exactly len(src) values
+				c.run(k, dst[:n], src)
+				for i, x := range src {
+					if want := c.ref(float64(x)); !closeTo(dst[i], want, c.rel) && math.Abs(float64(dst[i])-want) > c.abs {
+						t.Fatalf("%s %s (len %d): f(%g) = %g, want %g", k.name, c.name, n, x, dst[i], want)
+					}
+				}
+				if dst[n] != 42 {
+					t.Fatalf("%s %s (len %d) wrote past the end", k.name, c.name, n)
+				}
+				c.run(k, src, src) // in place
+			}
+		}
+	}
+}
+
+// TestVecKernelsSigmoidSweep checks the sigmoid and exp over the whole float32 range, one in every
+// 97 bit patterns.
+func TestVecKernelsSigmoidSweep(t *testing.T) {
+	src := make([]float32, 0, 1<<26/97*2+2)
+	for bits := uint32(0); bits < 0x7f800000; bits += 97 * 64 {
+		x := math.Float32frombits(bits)
+		src = append(src, x, -x)
+	}
+	dst := make([]float32, len(src))
+	for _, k := range availableVecKernels() {
+		for _, c := range unaryCases[5:] {
+			c.run(k, dst, src)
+			for i, x := range src {
+				if want := c.ref(float64(x)); !closeTo(dst[i], want, c.rel) {
+					t.Fatalf("%s %s: f(%g) = %g, want %g (rel err %g)", k.name, c.name, x, dst[i], want, math.Abs(float64(dst[i])-want)/want)
+				}
+			}
+		}
+	}
+}
+
+func TestVecKernelsBinary(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	type binCase struct {
+		name string
+		run  func(k *vecKernels, dst, a, b []float32)
+		ref  func(a, b float32) float32
+	}
+	cases := []binCase{
+		{"add", func(k *vecKernels, d, a, b []float32) { k.add(d, a, b) }, func(a, b float32) float32 { return a + b }},
+		{"sub", func(k *vecKernels, d, a, b []float32) { k.sub(d, a, b) }, func(a, b float32) float32 { return a - b }},
+		{"mul", func(k *vecKernels, d, a, b []float32) { k.mul(d, a, b) }, func(a, b float32) float32 { return a * b }},
+		{"addScalar", func(k *vecKernels, d, a, b []float32) { k.addScalar(d, a, b[0]) }, nil},
+		{"mulScalar", func(k *vecKernels, d, a, b []float32) { k.mulScalar(d, a, b[0]) }, nil},
+	}
+	for _, k := range availableVecKernels() {
+		for _, c := range cases {
+			for n := 0; n <= 70; n++ {
+				a, b := vecTestInputs(rng, n), vecTestInputs(rng, n+1)
+				dst := make([]float32, n)
+				c.run(k, dst, a, b)
+				for i := range a {
+					var want float32
+					switch c.name {
+					case "addScalar":
+						want = a[i] + b[0]
+					case "mulScalar":
+						want = a[i] * b[0]
+					default:
+						want = c.ref(a[i], b[i])
+					}
+					if dst[i] != want && !(want != want && dst[i] != dst[i]) {
+						t.Fatalf("%s %s (len %d) at %d: got %g, want %g", k.name, c.name, n, i, dst[i], want)
+					}
+				}
+			}
+		}
+	}
+}
