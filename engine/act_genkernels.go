@@ -50,12 +50,12 @@ func f32bits(v float64) uint32 { return math.Float32bits(float32(v)) }
 // registers and the body that maps @0 (and @1, the second operand of binary kernels) into @0.
 type kernel struct {
 	name   string
-	binary bool                   // dst, a, b pointers; else dst, src
-	args   string                 // Go-declared extra float32 args, for the comment
-	frame  int                    // argument frame size
-	setup  func(w width) string   // constant registers
-	body   func(w width) string   // @0 = f(@0[, @1])
-	only   map[string]bool        // widths it exists for (nil: both)
+	binary bool                 // dst, a, b pointers; else dst, src
+	args   string               // Go-declared extra float32 args, for the comment
+	frame  int                  // argument frame size
+	setup  func(w width) string // constant registers
+	body   func(w width) string // @0 = f(@0[, @1])
+	only   map[string]bool      // widths it exists for (nil: both)
 }
 
 var out bytes.Buffer
@@ -121,11 +121,11 @@ var kernels = []kernel{
 		body: func(w width) string { return "\tVMINPS @0, C0, @1\n\tVMAXPS @0, C0, @0\n\tVFMADD231PS C1, @1, @0\n" }},
 	{name: "hardSigmoid", args: ", alpha, beta float32", frame: 32,
 		setup: hardSetup,
-		body:  func(w width) string { return "\tVFMADD213PS C2, C1, @0\n\tVMAXPS @0, C0, @0\n\tVMINPS @0, C3, @0\n" }},
+		body:  func(w width) string { return hardSigmoidBody }},
 	{name: "hardSwish", args: ", alpha, beta float32", frame: 32,
 		setup: hardSetup,
 		body: func(w width) string {
-			return "\tVMOVAPS @0, @1\n\tVFMADD213PS C2, C1, @0\n\tVMAXPS @0, C0, @0\n\tVMINPS @0, C3, @0\n\tVMULPS @1, @0, @0\n"
+			return "\tVMOVAPS @0, @1\n" + hardSigmoidBody + "\tVMULPS @1, @0, @0\n"
 		}},
 	{name: "add", binary: true, frame: 32, body: func(w width) string { return "\tVADDPS @1, @0, @0\n" }},
 	{name: "sub", binary: true, frame: 32, body: func(w width) string { return "\tVSUBPS @1, @0, @0\n" }},
@@ -134,123 +134,153 @@ var kernels = []kernel{
 		body: func(w width) string { return "\tVADDPS C0, @0, @0\n" }},
 	{name: "mulScalar", args: ", s float32", frame: 28, setup: func(w width) string { return floatArg("s", 24, "C0") },
 		body: func(w width) string { return "\tVMULPS C0, @0, @0\n" }},
-	{name: "sigmoid", frame: 24, setup: sigmoidSetup, body: sigmoidBody},
-	{name: "exp", frame: 24, setup: sigmoidSetup, body: expBody, only: map[string]bool{"AVX512": true}},
 }
+
+// hardSigmoidBody rounds alpha*x and the sum separately, not with an FMA, so that it matches the Go
+// loop and the Conv-fused activation bit for bit.
+const hardSigmoidBody = "\tVMULPS C1, @0, @0\n\tVADDPS C2, @0, @0\n\tVMAXPS @0, C0, @0\n\tVMINPS @0, C3, @0\n"
 
 func hardSetup(w width) string {
 	return zero(w) + floatArg("alpha", 24, "C1") + floatArg("beta", 28, "C2") + w.broadcastConst("C3", f32bits(1))
 }
 
-// The vector exp is Cephes' expf: e^x = 2^k e^f with k = round(x log2e) and f = x - k ln2 (ln2 in
-// two parts so that f is exact), e^f = 1 + f + f^2 P(f) with a degree-5 minimax P (relative error
-// about 1e-7 for |f| <= ln2/2).
-var expPoly = []float64{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
+// Sigmoid and Exp compute in float64, four or eight lanes at a time, and round once at the end:
+// their results are then the float64 function's rounded to float32 (bar 1e-8 relative error
+// before rounding), as the Go loops give, and the float64 exponent range covers float32's
+// subnormal results, so no range special cases are needed beyond a clamp.
+//
+// e^a = 2^k e^f with k = round(a log2e), f = a - k ln2 (ln2 in two parts, so that f is exact) and
+// e^f by its degree-8 Taylor polynomial (|f| <= ln2/2: error 2e-10). k is rounded by adding
+// 1.5*2^52, which leaves k in the low mantissa bits; an integer subtract and shift turn those into
+// the exponent bits of 2^k.
+type doubleKernel struct {
+	name  string
+	clamp func(w width) string // sets @2 = a, the exponent, from x in @1
+	tail  func(w width) string // sets @1 from x in @1 and e = e^a in @3
+}
 
-const (
-	log2e = 1.44269504088896341
-	ln2Hi = 0.693359375
-	ln2Lo = -2.12194440e-4
-)
+var doubleKernels = []doubleKernel{
+	{name: "sigmoid",
+		// a = -|x|: e^-|x| cannot overflow, and 1/(1+e) for x >= 0, e/(1+e) for x < 0 have no
+		// cancellation.
+		clamp: func(w width) string {
+			return "\tVORPD " + w.dconst("sign") + ", @1, @2\n\tVMAXPD @2, " + w.dconst("low") + ", @2\n"
+		},
+		tail: func(w width) string {
+			s := "\tVADDPD " + w.dconst("one") + ", @3, @4\n"
+			if w.reg == "Z" {
+				s += "\tVPMOVQ2M Z1, K2\n\tVMOVAPD Z23, Z5\n\tVMOVAPD Z3, K2, Z5\n"
+			} else {
+				s += "\tVBLENDVPD Y1, Y3, Y14, Y5\n"
+			}
+			return s + "\tVDIVPD @4, @5, @1\n"
+		}},
+	{name: "exp",
+		// Beyond [-110, 89] e^x is 0 or +Inf in float32 anyway; the conversion rounds to them.
+		clamp: func(w width) string {
+			return "\tVMAXPD @1, " + w.dconst("low") + ", @2\n\tVMINPD @2, " + w.dconst("high") + ", @2\n"
+		},
+		tail: func(w width) string { return "\tVMOVAPD @3, @1\n" }},
+}
 
-// AVX-512 keeps every constant in a register (Z16..Z28); AVX2 has only 16 registers, so it reads
-// most from memory (the constant table at the end of the file) and keeps in registers only those
-// VMAXPS compares with (a memory operand would be the NaN-winning second source).
-func sigmoidSetup(w width) string {
+// taylor are the coefficients of e^f from f^8 down to f^2 (f^1 and f^0 use "one").
+var taylor = []float64{1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2}
+
+const magic = 1.5 * (1 << 52)
+
+// doubleConsts are the float64 constants in table order; AVX-512 keeps them in Z16 on.
+var doubleConsts = []struct {
+	name string
+	bits uint64
+}{
+	{"sign", 1 << 63}, {"low", math.Float64bits(-110)}, {"high", math.Float64bits(89)},
+	{"log2e", math.Float64bits(math.Log2E)}, {"magic", math.Float64bits(magic)},
+	{"ln2hi", math.Float64bits(0.693145751953125)}, {"ln2lo", math.Float64bits(1.42860682030941723212e-6)},
+	{"one", math.Float64bits(1)}, {"bias", math.Float64bits(magic) - 1023},
+	{"c8", math.Float64bits(taylor[0])}, {"c7", math.Float64bits(taylor[1])}, {"c6", math.Float64bits(taylor[2])},
+	{"c5", math.Float64bits(taylor[3])}, {"c4", math.Float64bits(taylor[4])}, {"c3", math.Float64bits(taylor[5])},
+	{"c2", math.Float64bits(taylor[6])},
+}
+
+// dconst is the operand of a float64 constant: a register on AVX-512; on AVX2 (16 registers) a
+// memory operand, except those VMAXPD/VMINPD and VBLENDVPD need in registers (a memory operand
+// would be the NaN-winning second source).
+func (w width) dconst(name string) string {
 	if w.reg == "Y" {
-		return w.broadcastConst("Y15", f32bits(expLowAVX2)) + w.broadcastConst("Y14", f32bits(1))
+		switch name {
+		case "low":
+			return "Y15"
+		case "one":
+			return "Y14"
+		case "high":
+			return "Y13"
+		}
+		return "·actD" + name + "(SB)"
 	}
-	s := w.broadcastConst("Z16", 0x80000000) + w.broadcastConst("Z17", f32bits(-104)) + w.broadcastConst("Z18", f32bits(89)) +
-		w.broadcastConst("Z19", f32bits(log2e)) + w.broadcastConst("Z20", f32bits(ln2Hi)) + w.broadcastConst("Z21", f32bits(ln2Lo)) +
-		w.broadcastConst("Z22", f32bits(1))
-	for i, c := range expPoly {
-		s += w.broadcastConst(fmt.Sprintf("Z%d", 23+i), f32bits(c))
+	for i, c := range doubleConsts {
+		if c.name == name {
+			return fmt.Sprintf("Z%d", 16+i)
+		}
 	}
+	panic(name)
+}
+
+// expCore sets @3 = e^@2 (@2 in [-110, 89]), using @4.
+func expCore(w width) string {
+	d := w.dconst
+	s := "\tVMULPD " + d("log2e") + ", @2, @3\n"
+	s += "\tVADDPD " + d("magic") + ", @3, @4\n"
+	s += "\tVSUBPD " + d("magic") + ", @4, @3\n"
+	s += "\tVFNMADD231PD " + d("ln2hi") + ", @3, @2\n"
+	s += "\tVFNMADD231PD " + d("ln2lo") + ", @3, @2\n"
+	if w.reg == "Z" {
+		s += "\tVMOVAPD Z25, Z3\n"
+	} else {
+		s += "\tVMOVUPD ·actDc8(SB), Y3\n"
+	}
+	for _, c := range []string{"c7", "c6", "c5", "c4", "c3", "c2", "one", "one"} {
+		s += "\tVFMADD213PD " + d(c) + ", @2, @3\n"
+	}
+	s += "\tVPSUBQ " + d("bias") + ", @4, @4\n\tVPSLLQ $52, @4, @4\n\tVMULPD @4, @3, @3\n"
 	return s
 }
 
-// expLowAVX2 is where e^x leaves float32's normal range: the AVX2 exp builds 2^k in the exponent
-// bits, which cannot express subnormals, so it clamps here and flushes results below to 0 (an
-// absolute error under 1.2e-38).
-const expLowAVX2 = -87.33
-
-// expCore512 sets Z1 = e^Z1 for Z1 in [-104, 89]; VSCALEFPS does the 2^k, overflow and subnormals.
-const expCore512 = `	VMULPS Z19, Z1, Z2
-	VRNDSCALEPS $0, Z2, Z2
-	VFNMADD231PS Z20, Z2, Z1
-	VFNMADD231PS Z21, Z2, Z1
-	VMULPS Z1, Z1, Z3
-	VMOVAPS Z23, Z4
-	VFMADD213PS Z24, Z1, Z4
-	VFMADD213PS Z25, Z1, Z4
-	VFMADD213PS Z26, Z1, Z4
-	VFMADD213PS Z27, Z1, Z4
-	VFMADD213PS Z28, Z1, Z4
-	VFMADD213PS Z1, Z3, Z4
-	VADDPS Z22, Z4, Z4
-	VSCALEFPS Z2, Z4, Z1
-`
-
-// expBody clamps x to [-104, 89], beyond which e^x is 0 or +Inf in float32 anyway.
-func expBody(w width) string {
-	return "\tVMAXPS Z0, Z17, Z1\n\tVMINPS Z1, Z18, Z1\n" + expCore512 + "\tVMOVAPS Z1, Z0\n"
-}
-
-// sigmoidBody computes e = e^-|x|, which cannot overflow, then 1/(1+e) for x >= 0 and e/(1+e) for
-// x < 0: no cancellation on either side, one rounding in the division.
-func sigmoidBody(w width) string {
-	if w.reg == "Z" {
-		return "\tVPORD Z16, Z0, Z1\n\tVMAXPS Z1, Z17, Z1\n" + expCore512 + `	VADDPS Z22, Z1, Z2
-	VPMOVD2M Z0, K2
-	VMOVAPS Z22, Z3
-	VMOVAPS Z1, K2, Z3
-	VDIVPS Z2, Z3, Z0
-`
+func genDoubleKernel(k doubleKernel, w width) {
+	lanes := w.lanes / 2
+	half := map[string]string{"Z": "Y", "Y": "X"}[w.reg]
+	emit("\n// func %s%s(dst, src *float32, n int)\n", k.name, w.suffix)
+	if w.reg == "Y" {
+		emit("// n must be a multiple of 4.\n")
 	}
-	return `	VORPS ·actSignBit(SB), Y0, Y1
-	VCMPPS $1, Y15, Y1, Y5
-	VMAXPS Y1, Y15, Y1
-	VMULPS ·actLog2e(SB), Y1, Y2
-	VROUNDPS $0, Y2, Y2
-	VFNMADD231PS ·actLn2Hi(SB), Y2, Y1
-	VFNMADD231PS ·actLn2Lo(SB), Y2, Y1
-	VMULPS Y1, Y1, Y3
-	VMOVUPS ·actExpP0(SB), Y4
-	VFMADD213PS ·actExpP1(SB), Y1, Y4
-	VFMADD213PS ·actExpP2(SB), Y1, Y4
-	VFMADD213PS ·actExpP3(SB), Y1, Y4
-	VFMADD213PS ·actExpP4(SB), Y1, Y4
-	VFMADD213PS ·actExpP5(SB), Y1, Y4
-	VFMADD213PS Y1, Y3, Y4
-	VADDPS Y14, Y4, Y4
-	VCVTPS2DQ Y2, Y2
-	VPADDD ·actExpBias(SB), Y2, Y2
-	VPSLLD $23, Y2, Y2
-	VMULPS Y2, Y4, Y1
-	VANDNPS Y1, Y5, Y1
-	VADDPS Y14, Y1, Y2
-	VBLENDVPS Y0, Y1, Y14, Y3
-	VDIVPS Y2, Y3, Y0
-`
+	emit("TEXT ·%s%s(SB), NOSPLIT, $0-24\n\tMOVQ dst+0(FP), DI\n\tMOVQ src+8(FP), SI\n\tMOVQ n+16(FP), CX\n", k.name, w.suffix)
+	if w.reg == "Z" {
+		for i, c := range doubleConsts {
+			emit("\tVBROADCASTSD ·actD%s(SB), Z%d\n", c.name, 16+i)
+		}
+	} else {
+		emit("\tVMOVUPD ·actDlow(SB), Y15\n\tVMOVUPD ·actDone(SB), Y14\n\tVMOVUPD ·actDhigh(SB), Y13\n")
+	}
+	body := w.expand(k.clamp(w) + expCore(w) + k.tail(w))
+	emit("\nloop:\n\tCMPQ CX, $%d\n\tJLT tail\n", lanes)
+	emit("%s", w.expand("\tVCVTPS2PD (SI), @1\n")+body)
+	emit("\tVCVTPD2PS%s %s1, %s1\n\tVMOVUPS %s1, (DI)\n", map[string]string{"Z": "", "Y": "Y"}[w.reg], w.reg, half, half)
+	emit("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n\tJMP loop\n\ntail:\n", 4*lanes, 4*lanes, lanes)
+	if w.reg == "Z" {
+		// The last n%8 elements, under a mask of n low bits.
+		emit("\tTESTQ CX, CX\n\tJZ done\n\tMOVL $1, AX\n\tSHLL CX, AX\n\tDECL AX\n\tKMOVW AX, K1\n")
+		emit("\tVMOVUPS.Z (SI), K1, Y1\n\tVCVTPS2PD Y1, Z1\n%s", body)
+		emit("\tVCVTPD2PS Z1, Y1\n\tVMOVUPS Y1, K1, (DI)\n")
+	}
+	emit("\ndone:\n\tVZEROUPPER\n\tRET\n")
 }
 
 func constTable() {
-	table := []struct {
-		name string
-		bits uint32
-	}{{"actSignBit", 0x80000000}, {"actLog2e", f32bits(log2e)}, {"actLn2Hi", f32bits(ln2Hi)}, {"actLn2Lo", f32bits(ln2Lo)}, {"actExpBias", 127}}
-	for i, c := range expPoly {
-		table = append(table, struct {
-			name string
-			bits uint32
-		}{fmt.Sprintf("actExpP%d", i), f32bits(c)})
-	}
-	emit("\n// Constants of the AVX2 exp, eight lanes each.\n")
-	for _, c := range table {
-		for i := 0; i < 8; i++ {
-			emit("DATA ·%s+%d(SB)/4, $0x%08x\n", c.name, 4*i, c.bits)
+	emit("\n// The float64 constants of Sigmoid and Exp, four lanes each.\n")
+	for _, c := range doubleConsts {
+		for i := 0; i < 4; i++ {
+			emit("DATA ·actD%s+%d(SB)/8, $0x%016x\n", c.name, 8*i, c.bits)
 		}
-		emit("GLOBL ·%s(SB), RODATA|NOPTR, $32\n", c.name)
+		emit("GLOBL ·actD%s(SB), RODATA|NOPTR, $32\n", c.name)
 	}
 }
 
@@ -261,6 +291,9 @@ func main() {
 			if k.only == nil || k.only[w.suffix] {
 				genKernel(k, w)
 			}
+		}
+		for _, k := range doubleKernels {
+			genDoubleKernel(k, w)
 		}
 	}
 	constTable()

@@ -4,11 +4,14 @@ import "golang.org/x/sys/cpu"
 
 //go:generate go run act_genkernels.go
 
-// bestVecKernels picks AVX-512 (which needs DQ for VPMOVD2M and VXORPS on zmm) or AVX2 with FMA,
-// else the Go loops.
+// hasAVX512 tells whether the AVX-512 kernels run: they need DQ (VPMOVQ2M, VXORPS on zmm) and VL
+// (masked ymm loads and stores) besides F.
+var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+
+// bestVecKernels picks AVX-512, or AVX2 with FMA, else the Go loops.
 func bestVecKernels() *vecKernels {
 	switch {
-	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ:
+	case hasAVX512:
 		return avx512VecKernels
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
 		return avx2VecKernels
@@ -19,7 +22,7 @@ func bestVecKernels() *vecKernels {
 // availableVecKernels lists the variants this CPU runs, best first (for tests and benchmarks).
 func availableVecKernels() []*vecKernels {
 	var ks []*vecKernels
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
+	if hasAVX512 {
 		ks = append(ks, avx512VecKernels)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -84,6 +87,9 @@ func hardSwishAVX2(dst, src *float32, n int, alpha, beta float32)
 
 //go:noescape
 func sigmoidAVX2(dst, src *float32, n int)
+
+//go:noescape
+func expAVX2(dst, src *float32, n int)
 
 //go:noescape
 func addAVX2(dst, a, b *float32, n int)
@@ -206,7 +212,13 @@ var avx2VecKernels = &vecKernels{
 		}
 		genericVecKernels.sigmoid(dst[n:], src[n:])
 	},
-	exp: genericVecKernels.exp, // no AVX2 exp: 2^k in the exponent bits cannot reach subnormals
+	exp: func(dst, src []float32) {
+		n := vectorPart(dst, src, 8)
+		if n > 0 {
+			expAVX2(&dst[0], &src[0], n)
+		}
+		genericVecKernels.exp(dst[n:], src[n:])
+	},
 	add: binaryAVX2(addAVX2, genericVecKernels.add),
 	sub: binaryAVX2(subAVX2, genericVecKernels.sub),
 	mul: binaryAVX2(mulAVX2, genericVecKernels.mul),

@@ -3,3 +3,5 @@
 package engine
 
 func bestVecKernels() *vecKernels { return genericVecKernels }
+
+func availableVecKernels() []*vecKernels { return []*vecKernels{genericVecKernels} }
