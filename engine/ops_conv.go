@@ -157,10 +157,11 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Act
 	}
 	if !p.pointwise && p.wide == nil {
 		// Blocks of whole 32-column register tiles, at least 64 wide so each GEMM call has some work.
-		p.blockCols = min(outSize, max(64, convColumnBudget/p.kdim/32*32))
+		p.blockCols = convBalancedBlockCols(outSize, min(outSize, max(64, convColumnBudget/p.kdim/32*32)), s.batch*s.group)
 		p.scratch = newNNScratch(p.kdim * p.blockCols)
 	} else if outSize > 1024 {
-		p.blockCols = 512 // blocks spread the work over the goroutines, each output block in cache
+		// Blocks spread the work over the goroutines, each output block in cache.
+		p.blockCols = convBalancedBlockCols(outSize, 512, s.batch*s.group)
 	}
 	if weights != nil && !shapesOnly && outSize > 1 {
 		p.packed = make([]*gemm.PackedA, s.group)
@@ -194,11 +195,65 @@ func (p *convPlan) run(x, w, bias, y []float32) {
 	}
 	outSize := p.win.outSize()
 	blocks := (outSize + p.blockCols - 1) / p.blockCols
-	nnParallel(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int) {
+	convTasks(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int, serial bool) {
 		blk := task % blocks
 		img, g := task/blocks/p.group, task/blocks%p.group
-		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols))
+		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols), serial)
 	})
+}
+
+// convBalancedBlockCols returns the width of the column blocks of cols columns, at most
+// blockCols, so that the GEMM tasks (a block times otherTasks images or groups) share the
+// goroutines evenly when they are few: 3 equal tasks on 2 goroutines would leave one idle for
+// a third of the time. A single task is left whole, for the GEMM to split its rows: split by
+// columns, each goroutine would read all the weights.
+func convBalancedBlockCols(cols, blockCols, otherTasks int) int {
+	threads := nnThreads()
+	blocks := (cols + blockCols - 1) / blockCols
+	tasks := blocks * otherTasks
+	if tasks < threads || tasks%threads == 0 || tasks >= 4*threads {
+		return blockCols
+	}
+	for tasks%threads != 0 {
+		blocks++
+		tasks += otherTasks
+	}
+	// Whole vectors of 16 columns, so no block ends in a mostly empty register tile.
+	return min(blockCols, ((cols+blocks-1)/blocks+15)/16*16)
+}
+
+// convTasks runs the GEMM tasks of a conv on all cores one of two ways: with a task per
+// goroutine or more, in parallel, each task's GEMM on its own goroutine alone (serial true);
+// otherwise one after another, each GEMM split over the goroutines by the gemm package. Nesting
+// both would start goroutines for every task and cut each product into narrow, unevenly sized
+// pieces. convBalancedBlockCols sizes the blocks so the tasks share the goroutines evenly.
+func convTasks(tasks, workPerTask int, body func(task int, serial bool)) {
+	if tasks >= nnThreads() {
+		nnParallel(tasks, workPerTask, func(task int) { body(task, true) })
+		return
+	}
+	for task := range tasks {
+		body(task, false)
+	}
+}
+
+// multiply computes res = W_g·cols + beta·res for n columns, on the calling goroutine alone
+// when serial.
+func (p *convPlan) multiply(serial bool, g, n int, w, cols []float32, ldCols int, beta float32, res []float32, ldRes int) {
+	if p.packed != nil {
+		if serial {
+			gemm.SgemmPackedASerial(p.packed[g], n, cols, ldCols, false, beta, res, ldRes)
+		} else {
+			gemm.SgemmPackedA(p.packed[g], n, cols, ldCols, false, beta, res, ldRes)
+		}
+		return
+	}
+	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
+	if serial {
+		gemm.SgemmSerial(false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
+	} else {
+		gemm.Sgemm(false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
+	}
 }
 
 // runFullyConnected computes Y[N, Cout] = X[N, Cin*taps] x W^T group by group: with one image a
@@ -226,23 +281,26 @@ func (p *convPlan) runFullyConnected(x, w, bias, y []float32) {
 }
 
 // runBlock computes output columns [j0, j1) of group g of image img.
-func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
+func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int, serial bool) {
 	inSize, outSize := p.win.inSize(), p.win.outSize()
 	xg := x[(img*p.cin+g*p.cinG)*inSize : (img*p.cin+(g+1)*p.cinG)*inSize]
 	yg := y[(img*p.cout+g*p.coutG)*outSize : (img*p.cout+(g+1)*p.coutG)*outSize]
 	nb := j1 - j0
-	cols, ldCols := xg[j0:], inSize
-	if !p.pointwise {
+	var cols []float32
+	ldCols := nb
+	if p.pointwise {
+		cols, ldCols = xg[j0:], inSize
+	} else {
 		buf := p.scratch.get()
 		defer p.scratch.put(buf)
 		var plan im2colPlan
 		p.win.im2colBlock(&plan, *buf, xg, p.cinG, j0, j1)
-		cols, ldCols = *buf, nb
+		cols = *buf
 	}
-	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
 	if outSize == 1 {
 		// One output position: y[m] = W[m,:]·col, a row vector times W transposed, which the GEMM
 		// runs as dot products without packing anything.
+		wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
 		gemm.Sgemm(false, true, 1, p.coutG, p.kdim, cols, p.kdim, wg, p.kdim, 0, yg, p.coutG)
 		if bias != nil {
 			for m := range p.coutG {
@@ -261,11 +319,7 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int) {
 		}
 		beta = 1
 	}
-	if p.packed != nil {
-		gemm.SgemmPackedA(p.packed[g], nb, cols, ldCols, false, beta, yg[j0:], outSize)
-	} else {
-		gemm.Sgemm(false, false, p.coutG, nb, p.kdim, wg, p.kdim, cols, ldCols, beta, yg[j0:], outSize)
-	}
+	p.multiply(serial, g, nb, w, cols, ldCols, beta, yg[j0:], outSize)
 	if p.act != nil {
 		for m := 0; m < p.coutG; m++ {
 			p.act.apply(yg[m*outSize+j0 : m*outSize+j1])

@@ -1,7 +1,5 @@
 package engine
 
-import "github.com/fcconv/fcconv/internal/gemm"
-
 // 1-D and 2-D convolutions skip im2col's gathering. The input is zero-padded and split into
 // stride phases: phase (py, px) of a channel holds padded rows py, py+sh, ... and columns px,
 // px+sw, ..., as a rows x cols plane. Kernel tap (ky, kx) reads, for output (oy, ox), phase
@@ -86,7 +84,7 @@ func newConvWide(p *convPlan) *convWide {
 		return nil
 	}
 	c.needsCopy = !c.isPlainInput()
-	c.blockCols = min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32))
+	c.blockCols = convBalancedBlockCols(c.wideCols, min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32)), p.group)
 	if c.needsCopy {
 		c.phased = newNNScratch(p.cin * c.chanStride)
 	}
@@ -118,10 +116,10 @@ func (c *convWide) runImage(x, w, bias, y []float32) {
 		})
 	}
 	blocks := (c.wideCols + c.blockCols - 1) / c.blockCols
-	nnParallel(c.group*blocks, c.coutG*c.kdim*c.blockCols, func(task int) {
+	convTasks(c.group*blocks, c.coutG*c.kdim*c.blockCols, func(task int, serial bool) {
 		g, blk := task/blocks, task%blocks
 		j0 := blk * c.blockCols
-		c.runBlock(phased[g*c.cinG*c.chanStride:(g+1)*c.cinG*c.chanStride], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols))
+		c.runBlock(phased[g*c.cinG*c.chanStride:(g+1)*c.cinG*c.chanStride], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols), serial)
 	})
 }
 
@@ -179,7 +177,7 @@ func (c *convPhases) splitChannel(dst, src []float32) {
 }
 
 // runBlock computes the wide columns [j0, j1) of group g; phased holds the group's channels.
-func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
+func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial bool) {
 	nb := j1 - j0
 	cols, ldCols := phased[c.tapOffsets[0]+j0:], c.chanStride
 	if c.colBlocks != nil {
@@ -211,12 +209,7 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int) {
 		}
 		beta = 1
 	}
-	if c.packed != nil {
-		gemm.SgemmPackedA(c.packed[g], nb, cols, ldCols, false, beta, res, ldRes)
-	} else {
-		wg := w[g*c.coutG*c.kdim : (g+1)*c.coutG*c.kdim]
-		gemm.Sgemm(false, false, c.coutG, nb, c.kdim, wg, c.kdim, cols, ldCols, beta, res, ldRes)
-	}
+	c.multiply(serial, g, nb, w, cols, ldCols, beta, res, ldRes)
 	if c.act != nil {
 		for m := 0; m < c.coutG; m++ {
 			c.act.apply(res[m*ldRes : m*ldRes+nb])

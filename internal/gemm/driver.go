@@ -22,6 +22,7 @@ type problem struct {
 	beta    float32
 	c       []float32
 	ldc     int
+	serial  bool // run on the calling goroutine only
 }
 
 func (pr *problem) solve() {
@@ -57,8 +58,8 @@ func scaleRow(c []float32, beta float32) {
 }
 
 // threadCount returns how many goroutines a call of the given work should use.
-func threadCount(work int) int {
-	if work < minParallelWork {
+func (pr *problem) threadCount(work int) int {
+	if work < minParallelWork || pr.serial {
 		return 1
 	}
 	return max(1, min(Threads(), work/minWorkPerThread))
@@ -90,7 +91,7 @@ func parallel(bounds []int, body func(lo, hi int)) {
 // solveBlocked splits C over goroutines along its longer side (so each gets
 // whole register tiles) and runs the blocked algorithm on each part.
 func (pr *problem) solveBlocked() {
-	threads := threadCount(pr.m * pr.n * pr.k)
+	threads := pr.threadCount(pr.m * pr.n * pr.k)
 	if threads == 1 {
 		pr.solveBlock(0, pr.m, 0, pr.n)
 		return

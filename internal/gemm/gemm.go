@@ -26,6 +26,17 @@ import (
 // C is m×n at c[i*ldc+j]. With beta == 0, C is overwritten without being read,
 // so it may hold garbage or NaN; any other beta scales the old C.
 func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(false, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm on the calling goroutine alone, for callers that already run
+// independent products on separate goroutines: a nested split would only add goroutines and
+// cut each product into narrower, less efficient pieces.
+func SgemmSerial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(true, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(serial, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkDims(m, n, k)
 	checkMatrix("A", transA, m, k, a, lda)
 	checkMatrix("B", transB, k, n, b, ldb)
@@ -37,6 +48,7 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		b:    matrixB{b, ldb, transB},
 		beta: beta,
 		c:    c, ldc: ldc,
+		serial: serial,
 	}
 	pr.solve()
 }
@@ -82,6 +94,15 @@ func (p *PackedA) panels(pc, depth, i0 int) []float32 {
 // SgemmPackedA computes C = A·B + beta·C with A pre-packed by PackA; B and C
 // are as for Sgemm with n columns.
 func SgemmPackedA(pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
+	sgemmPackedA(false, pa, n, b, ldb, transB, beta, c, ldc)
+}
+
+// SgemmPackedASerial is SgemmPackedA on the calling goroutine alone (see SgemmSerial).
+func SgemmPackedASerial(pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
+	sgemmPackedA(true, pa, n, b, ldb, transB, beta, c, ldc)
+}
+
+func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
 	checkDims(pa.m, n, pa.k)
 	checkMatrix("B", transB, pa.k, n, b, ldb)
 	checkMatrix("C", false, pa.m, n, c, ldc)
@@ -92,6 +113,7 @@ func SgemmPackedA(pa *PackedA, n int, b []float32, ldb int, transB bool, beta fl
 		b:    matrixB{b, ldb, transB},
 		beta: beta,
 		c:    c, ldc: ldc,
+		serial: serial,
 	}
 	pr.solve()
 }

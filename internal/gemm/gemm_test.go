@@ -266,3 +266,34 @@ func TestShortSlicePanics(t *testing.T) {
 	}()
 	Sgemm(false, false, 4, 4, 4, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
 }
+
+// TestSerialMatchesParallel checks the single-goroutine entries give the parallel result bit for
+// bit: splitting C over goroutines never changes the order of a sum.
+func TestSerialMatchesParallel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []shape{{m: 64, n: 300, k: 576}, {m: 256, n: 64, k: 700}, {m: 1, n: 500, k: 3000}, {m: 300, n: 1, k: 3000}} {
+		o := makeOperands(rng, s)
+		want := make([]float32, s.m*s.n)
+		got := make([]float32, s.m*s.n)
+		withThreads(4, func() {
+			Sgemm(false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, want, s.n)
+			SgemmSerial(false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, got, s.n)
+		})
+		checkSame(t, s, "SgemmSerial", got, want)
+		pa := PackA(false, s.m, s.k, o.a, o.lda)
+		withThreads(4, func() {
+			SgemmPackedA(pa, s.n, o.b, o.ldb, false, 0, want, s.n)
+			SgemmPackedASerial(pa, s.n, o.b, o.ldb, false, 0, got, s.n)
+		})
+		checkSame(t, s, "SgemmPackedASerial", got, want)
+	}
+}
+
+func checkSame(t *testing.T, s shape, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%v: %s element %d = %v, the parallel call gives %v", s, what, i, got[i], want[i])
+		}
+	}
+}

@@ -9,7 +9,7 @@ const rowVectorChunk = 2048
 // the column of B, reading A once instead of packing it.
 func (pr *problem) solveColumnVector() {
 	x := pr.columnOfB()
-	threads := threadCount(pr.m * pr.k)
+	threads := pr.threadCount(pr.m * pr.k)
 	parallel(splitRange(pr.m, 16, threads), func(lo, hi int) {
 		a, lda, dot := pr.a.data, pr.a.ld, pr.kern.dot
 		for i := lo; i < hi; i++ {
@@ -29,7 +29,7 @@ func (pr *problem) solvePackedColumnVector() {
 	x := pr.columnOfB()
 	kern, pa := pr.kern, pr.pa
 	step := kern.sliceDepth(pr.k)
-	threads := threadCount(pr.m * pr.k)
+	threads := pr.threadCount(pr.m * pr.k)
 	parallel(splitRange(pr.m, kern.mr, threads), func(lo, hi int) {
 		y := make([]float32, hi-lo)
 		for pc := 0; pc < pr.k; pc += step {
@@ -74,7 +74,7 @@ func (pr *problem) solveRowVector() {
 		}
 	}
 	unit := 64
-	threads := threadCount(pr.n * pr.k)
+	threads := pr.threadCount(pr.n * pr.k)
 	parallel(splitRange(pr.n, unit, threads), func(lo, hi int) {
 		if pr.b.trans {
 			pr.rowVectorDots(x, lo, hi)
