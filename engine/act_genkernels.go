@@ -169,9 +169,9 @@ var doubleKernels = []doubleKernel{
 		tail: func(w width) string {
 			s := "\tVADDPD " + w.dconst("one") + ", @3, @4\n"
 			if w.reg == "Z" {
-				s += "\tVPMOVQ2M Z1, K2\n\tVMOVAPD Z23, Z5\n\tVMOVAPD Z3, K2, Z5\n"
+				s += "\tVPMOVQ2M @1, K2\n\tVMOVAPD Z23, @5\n\tVMOVAPD @3, K2, @5\n"
 			} else {
-				s += "\tVBLENDVPD Y1, Y3, Y14, Y5\n"
+				s += "\tVBLENDVPD @1, @3, Y14, @5\n"
 			}
 			return s + "\tVDIVPD @4, @5, @1\n"
 		}},
@@ -234,9 +234,9 @@ func expCore(w width) string {
 	s += "\tVFNMADD231PD " + d("ln2hi") + ", @3, @2\n"
 	s += "\tVFNMADD231PD " + d("ln2lo") + ", @3, @2\n"
 	if w.reg == "Z" {
-		s += "\tVMOVAPD Z25, Z3\n"
+		s += "\tVMOVAPD Z25, @3\n"
 	} else {
-		s += "\tVMOVUPD ·actDc8(SB), Y3\n"
+		s += "\tVMOVUPD ·actDc8(SB), @3\n"
 	}
 	for _, c := range []string{"c7", "c6", "c5", "c4", "c3", "c2", "one", "one"} {
 		s += "\tVFMADD213PD " + d(c) + ", @2, @3\n"
@@ -260,10 +260,19 @@ func genDoubleKernel(k doubleKernel, w width) {
 	} else {
 		emit("\tVMOVUPD ·actDlow(SB), Y15\n\tVMOVUPD ·actDone(SB), Y14\n\tVMOVUPD ·actDhigh(SB), Y13\n")
 	}
-	body := w.expand(k.clamp(w) + expCore(w) + k.tail(w))
+	code := k.clamp(w) + expCore(w) + k.tail(w)
+	body := w.expand(code)
+	cvt := "VCVTPD2PS" + map[string]string{"Z": "", "Y": "Y"}[w.reg]
+	// Two vectors per iteration, their instructions interleaved: the exp is a long dependency chain.
+	emit("\nloop2:\n\tCMPQ CX, $%d\n\tJLT loop\n", 2*lanes)
+	emit("\tVCVTPS2PD (SI), %s1\n\tVCVTPS2PD %d(SI), %s6\n", w.reg, 4*lanes, w.reg)
+	emit("%s", interleave(body, w.expand(secondVector(code))))
+	emit("\t%s %s1, %s1\n\tVMOVUPS %s1, (DI)\n", cvt, w.reg, half, half)
+	emit("\t%s %s6, %s6\n\tVMOVUPS %s6, %d(DI)\n", cvt, w.reg, half, half, 4*lanes)
+	emit("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n\tJMP loop2\n", 8*lanes, 8*lanes, 2*lanes)
 	emit("\nloop:\n\tCMPQ CX, $%d\n\tJLT tail\n", lanes)
 	emit("%s", w.expand("\tVCVTPS2PD (SI), @1\n")+body)
-	emit("\tVCVTPD2PS%s %s1, %s1\n\tVMOVUPS %s1, (DI)\n", map[string]string{"Z": "", "Y": "Y"}[w.reg], w.reg, half, half)
+	emit("\t%s %s1, %s1\n\tVMOVUPS %s1, (DI)\n", cvt, w.reg, half, half)
 	emit("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n\tJMP loop\n\ntail:\n", 4*lanes, 4*lanes, lanes)
 	if w.reg == "Z" {
 		// The last n%8 elements, under a mask of n low bits.
@@ -272,6 +281,25 @@ func genDoubleKernel(k doubleKernel, w width) {
 		emit("\tVCVTPD2PS Z1, Y1\n\tVMOVUPS Y1, K1, (DI)\n")
 	}
 	emit("\ndone:\n\tVZEROUPPER\n\tRET\n")
+}
+
+// secondVector renames the scratch registers @1..@5 to @6..@10 and the mask K2 to K3.
+func secondVector(code string) string {
+	for i := 5; i >= 1; i-- {
+		code = strings.ReplaceAll(code, fmt.Sprintf("@%d,", i), fmt.Sprintf("@%d,", i+5))
+		code = strings.ReplaceAll(code, fmt.Sprintf("@%d\n", i), fmt.Sprintf("@%d\n", i+5))
+	}
+	return strings.ReplaceAll(code, "K2", "K3")
+}
+
+// interleave alternates the lines of two instruction sequences of the same length.
+func interleave(a, b string) string {
+	la, lb := strings.Split(strings.TrimSuffix(a, "\n"), "\n"), strings.Split(strings.TrimSuffix(b, "\n"), "\n")
+	var s strings.Builder
+	for i := range la {
+		s.WriteString(la[i] + "\n" + lb[i] + "\n")
+	}
+	return s.String()
 }
 
 func constTable() {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -159,6 +160,35 @@ func TestVecKernelsBinary(t *testing.T) {
 						t.Fatalf("%s %s (len %d) at %d: got %g, want %g", k.name, c.name, n, i, dst[i], want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// BenchmarkVecKernels times each variant on data in L1/L2 (16K elements) and beyond (800K), with
+// preallocated buffers: the loops alone, without the op's allocation or goroutines.
+func BenchmarkVecKernels(b *testing.B) {
+	for _, n := range []int{16 << 10, 800 << 10} {
+		src := vecTestInputs(rand.New(rand.NewSource(3)), n)
+		dst := make([]float32, n)
+		for _, k := range availableVecKernels() {
+			for _, c := range []struct {
+				name string
+				run  func()
+			}{
+				{"relu", func() { k.relu(dst, src) }},
+				{"sigmoid", func() { k.sigmoid(dst, src) }},
+				{"exp", func() { k.exp(dst, src) }},
+				{"hardSwish", func() { k.hardSwish(dst, src, 1.0/6, 0.5) }},
+				{"mul", func() { k.mul(dst, src, dst) }},
+				{"mulScalar", func() { k.mulScalar(dst, src, 2) }},
+			} {
+				b.Run(fmt.Sprintf("%s/%s/%d", k.name, c.name, n), func(b *testing.B) {
+					b.SetBytes(int64(8 * n))
+					for range b.N {
+						c.run()
+					}
+				})
 			}
 		}
 	}
