@@ -1,5 +1,7 @@
 package engine
 
+import "github.com/fcconv/fcconv/internal/gemm"
+
 // 1-D and 2-D convolutions skip im2col's gathering. The input is zero-padded and split into
 // stride phases: phase (py, px) of a channel holds padded rows py, py+sh, ... and columns px,
 // px+sw, ..., as a rows x cols plane. Kernel tap (ky, kx) reads, for output (oy, ox), phase
@@ -70,6 +72,9 @@ type convWide struct {
 	needsCopy bool // false when the input itself is the single, unpadded phase
 	phased    *nnScratch
 	colBlocks *nnScratch // nil when one tap: the phase planes are the column matrix
+	// rowStarts holds, for each row (channel, tap) of the column matrix, where it starts in the
+	// group's phase planes at wide column 0; nil when one tap.
+	rowStarts []int
 	results   *nnScratch
 }
 
@@ -90,6 +95,11 @@ func newConvWide(p *convPlan) *convWide {
 	}
 	if len(c.tapOffsets) > 1 {
 		c.colBlocks = newNNScratch(p.kdim * c.blockCols)
+		for ch := 0; ch < p.cinG; ch++ {
+			for _, off := range c.tapOffsets {
+				c.rowStarts = append(c.rowStarts, ch*c.chanStride+off)
+			}
+		}
 	}
 	c.results = newNNScratch(p.coutG * c.blockCols)
 	return c
@@ -179,20 +189,6 @@ func (c *convPhases) splitChannel(dst, src []float32) {
 // runBlock computes the wide columns [j0, j1) of group g; phased holds the group's channels.
 func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial bool) {
 	nb := j1 - j0
-	cols, ldCols := phased[c.tapOffsets[0]+j0:], c.chanStride
-	if c.colBlocks != nil {
-		colBuf := c.colBlocks.get()
-		defer c.colBlocks.put(colBuf)
-		cols, ldCols = *colBuf, nb
-		r := 0
-		for ch := 0; ch < c.cinG; ch++ {
-			src := phased[ch*c.chanStride+j0:]
-			for _, off := range c.tapOffsets {
-				copy(cols[r*nb:(r+1)*nb], src[off:off+nb])
-				r++
-			}
-		}
-	}
 	// Without garbage columns (e.g. 1x1 strided convs) the wide output is the output itself.
 	outSize := c.oh * c.ow
 	res, ldRes := y[g*c.coutG*outSize+j0:], outSize
@@ -209,7 +205,7 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial 
 		}
 		beta = 1
 	}
-	c.multiply(serial, g, nb, w, cols, ldCols, beta, res, ldRes)
+	c.multiplyWide(serial, phased, w, g, j0, nb, beta, res, ldRes)
 	if c.act != nil {
 		for m := 0; m < c.coutG; m++ {
 			c.act.apply(res[m*ldRes : m*ldRes+nb])
@@ -217,6 +213,27 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial 
 	}
 	if c.cols != c.ow {
 		c.compact(res, y, g, j0, j1)
+	}
+}
+
+// multiplyWide computes res = W_g·cols + beta·res for the wide columns [j0, j0+nb) of group g,
+// whose phase planes are phased.
+func (c *convWide) multiplyWide(serial bool, phased, w []float32, g, j0, nb int, beta float32, res []float32, ldRes int) {
+	switch {
+	case c.rowStarts == nil: // one tap: the phase planes are the column matrix
+		c.multiply(serial, g, nb, w, phased[c.tapOffsets[0]+j0:], c.chanStride, beta, res, ldRes)
+	case c.packed != nil:
+		// The GEMM packs the column matrix's rows straight from the phase planes into its panels,
+		// skipping the copy into a column matrix.
+		gemm.SgemmPackedAGather(c.packed[g], nb, phased[j0:], c.rowStarts, beta, res, ldRes, serial)
+	default:
+		colBuf := c.colBlocks.get()
+		defer c.colBlocks.put(colBuf)
+		cols := *colBuf
+		for r, start := range c.rowStarts {
+			copy(cols[r*nb:(r+1)*nb], phased[start+j0:start+j0+nb])
+		}
+		c.multiply(serial, g, nb, w, cols, nb, beta, res, ldRes)
 	}
 }
 

@@ -199,7 +199,7 @@ func (pr *problem) prefetchPlan(source bSource, idle *float32, pc, depth, nextCo
 	per := pr.kern.prefetchesPerTile(depth)
 	return prefetchPlan{
 		b: pr.b, row0: pc, col: nextCol, depth: depth, per: per, idle: idle,
-		enabled: source != bPrepacked && !pr.b.trans && nextCol < endCol && per > 0,
+		enabled: source != bPrepacked && !pr.b.trans && pr.b.rows == nil && nextCol < endCol && per > 0,
 	}
 }
 

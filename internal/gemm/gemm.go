@@ -45,7 +45,7 @@ func sgemm(serial, transA, transB bool, m, n, k int, a []float32, lda int, b []f
 		kern: active,
 		m:    m, n: n, k: k,
 		a:    matrixA{a, lda, transA},
-		b:    matrixB{b, ldb, transB},
+		b:    matrixB{data: b, ld: ldb, trans: transB},
 		beta: beta,
 		c:    c, ldc: ldc,
 		serial: serial,
@@ -110,12 +110,43 @@ func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB 
 		kern: pa.kern,
 		m:    pa.m, n: n, k: pa.k,
 		pa:   pa,
-		b:    matrixB{b, ldb, transB},
+		b:    matrixB{data: b, ld: ldb, trans: transB},
 		beta: beta,
 		c:    c, ldc: ldc,
 		serial: serial,
 	}
 	pr.solve()
+}
+
+// SgemmPackedAGather computes C = A·B + beta·C with A pre-packed by PackA and
+// row p of B the n values b[rows[p]:rows[p]+n], for len(rows) == pa.Cols().
+// It multiplies an im2col matrix whose rows are windows of the input in
+// place: the GEMM packs them straight into its panels, without the copy into
+// a column matrix first. serial keeps the work on the calling goroutine (see
+// SgemmSerial).
+func SgemmPackedAGather(pa *PackedA, n int, b []float32, rows []int, beta float32, c []float32, ldc int, serial bool) {
+	checkDims(pa.m, n, pa.k)
+	if len(rows) != pa.k {
+		panic(fmt.Sprintf("gemm: %d B rows given for depth %d", len(rows), pa.k))
+	}
+	if n > 0 {
+		for _, start := range rows {
+			if start < 0 || start+n > len(b) {
+				panic(fmt.Sprintf("gemm: B row at %d of %d values lies outside its %d elements", start, n, len(b)))
+			}
+		}
+	}
+	checkMatrix("C", false, pa.m, n, c, ldc)
+	pr := problem{
+		kern: pa.kern,
+		m:    pa.m, n: n, k: pa.k,
+		pa:   pa,
+		b:    matrixB{data: b, rows: rows},
+		beta: beta,
+		c:    c, ldc: ldc,
+		serial: serial,
+	}
+	pr.solveBlocked() // the vector special cases read B with a stride
 }
 
 // PackedB holds a constant right operand (e.g. FC weights) packed once for
@@ -141,7 +172,7 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 	kern := active
 	colsPadded := roundUp(n, kern.nr)
 	pb := &PackedB{kern: kern, k: k, n: n, data: make([]float32, colsPadded*k)}
-	src := matrixB{b, ldb, transB}
+	src := matrixB{data: b, ld: ldb, trans: transB}
 	step := kern.sliceDepth(k)
 	for pc := 0; pc < k; pc += step {
 		depth := min(step, k-pc)

@@ -27,6 +27,8 @@ type kernel struct {
 	// transpose4 packs 4 lines of a matrix as 4 lanes of a panel (see
 	// packTranspose4AVX512).
 	copyPanelB func(dst, src *float32, ld, depth int)
+	// gatherPanelB is copyPanelB for a B whose row p starts at src[rows[p]].
+	gatherPanelB func(dst, src *float32, rows *int, depth int)
 	transpose4 func(dst *float32, width int, src *float32, ld, count int)
 
 	// panelGemv, if not nil, is the assembly for panelTimesVector with

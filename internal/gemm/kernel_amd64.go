@@ -25,6 +25,7 @@ var avx512Kernel = &kernel{
 	tile:              avx512Tile,
 	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
 	copyPanelB:        packCopy32AVX512,
+	gatherPanelB:      packGather32AVX512,
 	transpose4:        packTranspose4AVX512,
 	panelGemv:         panelGemvAVX512,
 	axpy:              avx2Axpy,
@@ -49,6 +50,7 @@ var avx2Kernel = &kernel{
 	tile:              avx2Tile,
 	prefetchesPerTile: func(k int) int { return k / 4 }, // one per unrolled loop iteration
 	copyPanelB:        packCopy16AVX2,
+	gatherPanelB:      packGather16AVX2,
 	transpose4:        packTranspose4AVX2,
 	axpy:              avx2Axpy,
 	dot:               avx2Dot,

@@ -9,11 +9,12 @@ type matrixA struct {
 }
 
 // matrixB is a view of the right operand: element (p,j) is data[p*ld+j], or
-// data[j*ld+p] when trans.
+// data[j*ld+p] when trans, or data[rows[p]+j] when rows is not nil.
 type matrixB struct {
 	data  []float32
 	ld    int
 	trans bool
+	rows  []int
 }
 
 // packA writes rows [i0, i0+rows) × depth [p0, p0+depth) of A as consecutive
@@ -42,7 +43,9 @@ func packB(kern *kernel, dst []float32, b matrixB, p0, depth, j0, cols int) {
 		panel := dst[q*nr*depth : (q+1)*nr*depth]
 		valid := min(nr, cols-q*nr)
 		first := j0 + q*nr
-		if b.trans {
+		if b.rows != nil {
+			packGatheredRows(kern.gatherPanelB, panel, b.data, b.rows[p0:p0+depth], first, valid, nr)
+		} else if b.trans {
 			packLinesAsColumns(kern, panel, b.data, b.ld, first, valid, p0, depth, nr)
 		} else {
 			packLinesAsRows(kern.copyPanelB, panel, b.data, b.ld, first, valid, p0, depth, nr)
@@ -63,6 +66,27 @@ func packLinesAsRows(fastCopy func(dst, src *float32, ld, depth int), panel, src
 	}
 	for p := range depth {
 		o := (p0+p)*ld + first
+		row := panel[p*width : (p+1)*width]
+		copy(row, src[o:o+valid])
+		clear(row[valid:])
+	}
+}
+
+// packGatheredRows fills panel[p·width + r] = src[rows[p] + first + r] for
+// r < valid, zero for valid ≤ r < width. fastGather, if not nil, packs a full
+// panel of width columns.
+func packGatheredRows(fastGather func(dst, src *float32, rows *int, depth int), panel, src []float32, rows []int, first, valid, width int) {
+	depth := len(rows)
+	if depth == 0 {
+		return
+	}
+	if fastGather != nil && valid == width {
+		_ = panel[depth*width-1] // the assembly writes up to here; the caller checked the reads
+		fastGather(&panel[0], &src[first], &rows[0], depth)
+		return
+	}
+	for p, start := range rows {
+		o := start + first
 		row := panel[p*width : (p+1)*width]
 		copy(row, src[o:o+valid])
 		clear(row[valid:])
