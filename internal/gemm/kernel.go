@@ -29,7 +29,7 @@ type kernel struct {
 	copyPanelB func(dst, src *float32, ld, depth int)
 	// gatherPanelB is copyPanelB for a B whose row p starts at src[rows[p]].
 	gatherPanelB func(dst, src *float32, rows *int, depth int)
-	transpose4 func(dst *float32, width int, src *float32, ld, count int)
+	transpose4   func(dst *float32, width int, src *float32, ld, count int)
 
 	// panelGemv, if not nil, is the assembly for panelTimesVector with
 	// y[r] selected by bit r of mask.
