@@ -155,6 +155,7 @@ func hardSetup(w width) string {
 // the exponent bits of 2^k.
 type doubleKernel struct {
 	name  string
+	expm1 bool                 // expCore leaves e^a - 1, not e^a, in @3
 	clamp func(w width) string // sets @2 = a, the exponent, from x in @1
 	tail  func(w width) string // sets @1 from x in @1 and e = e^a in @3
 }
@@ -181,6 +182,17 @@ var doubleKernels = []doubleKernel{
 			return "\tVMAXPD @1, " + w.dconst("low") + ", @2\n\tVMINPD @2, " + w.dconst("high") + ", @2\n"
 		},
 		tail: func(w width) string { return "\tVMOVAPD @3, @1\n" }},
+	{name: "tanh", expm1: true,
+		// tanh|x| = -m/(2+m) with m = e^a - 1, a = -2|x|: m in (-1, 0] has no cancellation, even
+		// for tiny x, because expCore gives e^a - 1 directly.
+		clamp: func(w width) string {
+			return "\tVORPD " + w.dconst("sign") + ", @1, @2\n\tVADDPD @2, @2, @2\n\tVMAXPD @2, " + w.dconst("low") + ", @2\n"
+		},
+		tail: func(w width) string {
+			one, sign := w.dconst("one"), w.dconst("sign")
+			return "\tVADDPD " + one + ", @3, @4\n\tVADDPD " + one + ", @4, @4\n\tVDIVPD @4, @3, @3\n" +
+				"\tVANDNPD @3, " + sign + ", @3\n\tVANDPD " + sign + ", @1, @4\n\tVORPD @4, @3, @1\n"
+		}},
 }
 
 // taylor are the coefficients of e^f from f^8 down to f^2 (f^1 and f^0 use "one").
@@ -203,8 +215,8 @@ var doubleConsts = []struct {
 }
 
 // dconst is the operand of a float64 constant: a register on AVX-512; on AVX2 (16 registers) a
-// memory operand, except those VMAXPD/VMINPD and VBLENDVPD need in registers (a memory operand
-// would be the NaN-winning second source).
+// memory operand, except those VMAXPD/VMINPD, VBLENDVPD and VANDNPD need in registers (a memory
+// operand would be the NaN-winning second source, or is not allowed).
 func (w width) dconst(name string) string {
 	if w.reg == "Y" {
 		switch name {
@@ -214,6 +226,8 @@ func (w width) dconst(name string) string {
 			return "Y14"
 		case "high":
 			return "Y13"
+		case "sign":
+			return "Y12"
 		}
 		return "·actD" + name + "(SB)"
 	}
@@ -225,8 +239,8 @@ func (w width) dconst(name string) string {
 	panic(name)
 }
 
-// expCore sets @3 = e^@2 (@2 in [-110, 89]), using @4.
-func expCore(w width) string {
+// expCore sets @3 = e^@2 (@2 in [-110, 89]), or e^@2 - 1 with expm1, using @4 and @5.
+func expCore(w width, expm1 bool) string {
 	d := w.dconst
 	s := "\tVMULPD " + d("log2e") + ", @2, @3\n"
 	s += "\tVADDPD " + d("magic") + ", @3, @4\n"
@@ -238,11 +252,16 @@ func expCore(w width) string {
 	} else {
 		s += "\tVMOVUPD ·actDc8(SB), @3\n"
 	}
-	for _, c := range []string{"c7", "c6", "c5", "c4", "c3", "c2", "one", "one"} {
+	for _, c := range []string{"c7", "c6", "c5", "c4", "c3", "c2", "one"} {
 		s += "\tVFMADD213PD " + d(c) + ", @2, @3\n"
 	}
-	s += "\tVPSUBQ " + d("bias") + ", @4, @4\n\tVPSLLQ $52, @4, @4\n\tVMULPD @4, @3, @3\n"
-	return s
+	s += "\tVPSUBQ " + d("bias") + ", @4, @4\n\tVPSLLQ $52, @4, @4\n"
+	if !expm1 {
+		return s + "\tVFMADD213PD " + d("one") + ", @2, @3\n\tVMULPD @4, @3, @3\n"
+	}
+	// e^f - 1 = q = f(1 + f/2 + ...), and e^a - 1 = 2^k q + (2^k - 1): exact for k = 0, where
+	// e^a is near 1.
+	return s + "\tVMULPD @2, @3, @3\n\tVSUBPD " + d("one") + ", @4, @5\n\tVFMADD213PD @5, @4, @3\n"
 }
 
 func genDoubleKernel(k doubleKernel, w width) {
@@ -258,9 +277,9 @@ func genDoubleKernel(k doubleKernel, w width) {
 			emit("\tVBROADCASTSD ·actD%s(SB), Z%d\n", c.name, 16+i)
 		}
 	} else {
-		emit("\tVMOVUPD ·actDlow(SB), Y15\n\tVMOVUPD ·actDone(SB), Y14\n\tVMOVUPD ·actDhigh(SB), Y13\n")
+		emit("\tVMOVUPD ·actDlow(SB), Y15\n\tVMOVUPD ·actDone(SB), Y14\n\tVMOVUPD ·actDhigh(SB), Y13\n\tVMOVUPD ·actDsign(SB), Y12\n")
 	}
-	code := k.clamp(w) + expCore(w) + k.tail(w)
+	code := k.clamp(w) + expCore(w, k.expm1) + k.tail(w)
 	body := w.expand(code)
 	cvt := "VCVTPD2PS" + map[string]string{"Z": "", "Y": "Y"}[w.reg]
 	// Two vectors per iteration, their instructions interleaved: the exp is a long dependency chain.

@@ -1,7 +1,7 @@
 package engine
 
 // This file is the vector-kernel layer of the element-wise ops: the float32 loops of the hot
-// activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Exp) and of same-shape and
+// activations (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Exp, Tanh) and of same-shape and
 // scalar-operand Add, Sub and Mul. Each loop has a portable Go version (genericVecKernels) and,
 // on amd64, AVX-512 and AVX2 assembly versions (act_kernels_amd64.go); vec points at the best the
 // CPU runs. Ops call through vec at run time, so tests can swap in each variant.
@@ -17,6 +17,7 @@ type vecKernels struct {
 	hardSwish   func(dst, src []float32, alpha, beta float32) // x * clamp(alpha*x + beta, 0, 1)
 	sigmoid     func(dst, src []float32)
 	exp         func(dst, src []float32)
+	tanh        func(dst, src []float32)
 	add         func(dst, a, b []float32)
 	sub         func(dst, a, b []float32)
 	mul         func(dst, a, b []float32)
@@ -71,6 +72,12 @@ var genericVecKernels = &vecKernels{
 		dst = dst[:len(src)]
 		for i, v := range src {
 			dst[i] = exp32(v)
+		}
+	},
+	tanh: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = tanh32(v)
 		}
 	},
 	add: func(dst, a, b []float32) {

@@ -56,6 +56,9 @@ func sigmoidAVX512(dst, src *float32, n int)
 func expAVX512(dst, src *float32, n int)
 
 //go:noescape
+func tanhAVX512(dst, src *float32, n int)
+
+//go:noescape
 func addAVX512(dst, a, b *float32, n int)
 
 //go:noescape
@@ -90,6 +93,9 @@ func sigmoidAVX2(dst, src *float32, n int)
 
 //go:noescape
 func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func tanhAVX2(dst, src *float32, n int)
 
 //go:noescape
 func addAVX2(dst, a, b *float32, n int)
@@ -141,6 +147,11 @@ var avx512VecKernels = &vecKernels{
 	exp: func(dst, src []float32) {
 		if len(src) > 0 {
 			expAVX512(&dst[:len(src)][0], &src[0], len(src))
+		}
+	},
+	tanh: func(dst, src []float32) {
+		if len(src) > 0 {
+			tanhAVX512(&dst[:len(src)][0], &src[0], len(src))
 		}
 	},
 	add: binaryAVX512(addAVX512),
@@ -218,6 +229,13 @@ var avx2VecKernels = &vecKernels{
 			expAVX2(&dst[0], &src[0], n)
 		}
 		genericVecKernels.exp(dst[n:], src[n:])
+	},
+	tanh: func(dst, src []float32) {
+		n := vectorPart(dst, src, 8)
+		if n > 0 {
+			tanhAVX2(&dst[0], &src[0], n)
+		}
+		genericVecKernels.tanh(dst[n:], src[n:])
 	},
 	add: binaryAVX2(addAVX2, genericVecKernels.add),
 	sub: binaryAVX2(subAVX2, genericVecKernels.sub),

@@ -76,6 +76,7 @@ var unaryCases = []struct {
 	}, 1e-6, 1e-7},
 	{"sigmoid", func(k *vecKernels, d, s []float32) { k.sigmoid(d, s) }, sigmoidRef, 1e-6, 0},
 	{"exp", func(k *vecKernels, d, s []float32) { k.exp(d, s) }, math.Exp, 1e-6, 0},
+	{"tanh", func(k *vecKernels, d, s []float32) { k.tanh(d, s) }, math.Tanh, 1e-6, 0},
 }
 
 func TestVecKernelsUnary(t *testing.T) {
@@ -105,8 +106,8 @@ func TestVecKernelsUnary(t *testing.T) {
 	}
 }
 
-// TestVecKernelsSigmoidSweep checks the sigmoid and exp over the whole float32 range, one in every
-// 97 bit patterns.
+// TestVecKernelsSigmoidSweep checks sigmoid, exp and tanh over the whole float32 range, one in every
+// 6208 bit patterns, both signs.
 func TestVecKernelsSigmoidSweep(t *testing.T) {
 	src := make([]float32, 0, 1<<26/97*2+2)
 	for bits := uint32(0); bits < 0x7f800000; bits += 97 * 64 {
@@ -179,6 +180,7 @@ func BenchmarkVecKernels(b *testing.B) {
 				{"relu", func() { k.relu(dst, src) }},
 				{"sigmoid", func() { k.sigmoid(dst, src) }},
 				{"exp", func() { k.exp(dst, src) }},
+				{"tanh", func() { k.tanh(dst, src) }},
 				{"hardSwish", func() { k.hardSwish(dst, src, 1.0/6, 0.5) }},
 				{"mul", func() { k.mul(dst, src, dst) }},
 				{"mulScalar", func() { k.mulScalar(dst, src, 2) }},

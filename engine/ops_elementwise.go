@@ -837,13 +837,8 @@ var unaryOps = map[string]unaryOp{
 		f64: math.Erf, cost: 8,
 	},
 	"Tanh": {
-		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = tanh32(v)
-			}
-		},
-		f64: math.Tanh, cost: 8,
+		f32: func(dst, src []float32) { vec.tanh(dst, src) },
+		f64: math.Tanh, cost: 2,
 	},
 	"Sigmoid": {
 		f32: func(dst, src []float32) { vec.sigmoid(dst, src) },
