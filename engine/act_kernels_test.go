@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/fcconv/fcconv/tensor"
 )
 
 // vecTestInputs returns n values that mix ordinary, large, tiny and special values, so every
@@ -191,6 +193,46 @@ func BenchmarkVecKernels(b *testing.B) {
 						c.run()
 					}
 				})
+			}
+		}
+	}
+}
+
+// TestVecKernelsThroughOps runs the ops under each variant, swapped in through vec, on a tensor
+// large enough to be split across goroutines and with per-channel broadcasting, and checks them
+// against the Go loops.
+func TestVecKernelsThroughOps(t *testing.T) {
+	x := randomFloats(7, 1, 24, 61, 59) // 86K elements: split, with ragged chunk ends
+	y := randomFloats(8, 1, 24, 61, 59)
+	perChannel := randomFloats(9, 1, 24, 1, 1)
+	runs := []nodeRun{
+		{opset: 14, op: "Relu", inputs: []*tensor.Tensor{x}},
+		{opset: 13, op: "Sigmoid", inputs: []*tensor.Tensor{x}},
+		{opset: 13, op: "Tanh", inputs: []*tensor.Tensor{x}},
+		{opset: 13, op: "Exp", inputs: []*tensor.Tensor{x}},
+		{opset: 14, op: "HardSwish", inputs: []*tensor.Tensor{x}},
+		{opset: 6, op: "HardSigmoid", inputs: []*tensor.Tensor{x}},
+		{opset: 13, op: "Clip", inputs: []*tensor.Tensor{x, floats(nil, -0.5), floats(nil, 0.7)}},
+		{opset: 13, op: "Mul", inputs: []*tensor.Tensor{x, y}},
+		{opset: 13, op: "Mul", inputs: []*tensor.Tensor{x, perChannel}},
+		{opset: 13, op: "Mul", inputs: []*tensor.Tensor{perChannel, x}},
+		{opset: 13, op: "Add", inputs: []*tensor.Tensor{x, perChannel}},
+		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{x, perChannel}},
+		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{perChannel, x}},
+		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{x, y}},
+	}
+	saved := vec
+	defer func() { vec = saved }()
+	for _, r := range runs {
+		vec = genericVecKernels
+		want := r.mustRun(t)
+		for _, k := range availableVecKernels() {
+			vec = k
+			got := r.mustRun(t)
+			for i, w := range want.F32 {
+				if g := got.F32[i]; !closeTo(g, float64(w), 1e-6) {
+					t.Fatalf("%s %s%v: element %d = %g, the Go loop gives %g", k.name, r.op, r.inputs[len(r.inputs)-1].Shape, i, g, w)
+				}
 			}
 		}
 	}
