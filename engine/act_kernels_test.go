@@ -220,6 +220,7 @@ func TestVecKernelsThroughOps(t *testing.T) {
 		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{x, perChannel}},
 		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{perChannel, x}},
 		{opset: 13, op: "Sub", inputs: []*tensor.Tensor{x, y}},
+		{opset: 16, op: "PRelu", inputs: []*tensor.Tensor{x, perChannel.Reshaped(24, 1, 1)}},
 	}
 	saved := vec
 	defer func() { vec = saved }()

@@ -649,7 +649,9 @@ func buildPRelu(n *Node, in []Info) (*Build, error) {
 	var k Kernel
 	switch dt {
 	case tensor.Float:
-		k = binaryKernel(p, preluRows[float32]())
+		rows := preluRows[float32]()
+		rows.vs = func(o, a []float32, s float32) { vec.leakyRelu(o, a, s) } // per channel: a LeakyRelu
+		k = binaryKernel(p, rows)
 	case tensor.Double:
 		k = binaryKernel(p, preluRows[float64]())
 	case tensor.Int64:
