@@ -398,6 +398,9 @@ func (c *compiler) addNode(n *graph.Node) error {
 	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	}
+	if fused != nil && !b.AppliesFused && activationAfterKernel[n.OpType()] && len(b.Outputs) == 1 && b.Outputs[0].DType == tensor.Float && len(b.Views) == 0 {
+		b.Kernel, b.AppliesFused = withActivation(b.Kernel, fused), true
+	}
 	if fused != nil && b.AppliesFused {
 		if c.fusedActivations == nil {
 			c.fusedActivations = map[*graph.Node]bool{}
@@ -429,6 +432,22 @@ func (c *compiler) addNode(n *graph.Node) error {
 	}
 	c.prog.steps = append(c.prog.steps, st)
 	return nil
+}
+
+// activationAfterKernel are the ops whose following activation the engine applies right after
+// their kernel when their builder does not apply it itself: the output is then still in cache,
+// and the activation's step and pass over memory go away (Add + Relu ends each ResNet block).
+var activationAfterKernel = map[string]bool{"Add": true, "BatchNormalization": true, "Gemm": true, "MatMul": true}
+
+// withActivation returns kernel followed by the activation of its single float output.
+func withActivation(kernel Kernel, act *Activation) Kernel {
+	return func(rc *RunContext, in, out []*tensor.Tensor) error {
+		if err := kernel(rc, in, out); err != nil {
+			return err
+		}
+		act.apply(out[0].F32)
+		return nil
+	}
 }
 
 // fusedActivationView is the build of an activation node fused into its input's producer: its

@@ -46,16 +46,14 @@ func fuseModel(c fuseCase, act fuseActivation, convIsOutput bool) *graph.Model {
 	return b.Model()
 }
 
-// runFuseModel compiles (with KeepIntermediates, fusion is off) and runs the model, and reports
-// whether the activation was fused: compiled to a view, without a kernel.
+// runFuseModel compiles (with KeepIntermediates, fusion is off) and runs a model of input x
+// and output y, and reports whether an activation compiled to a view, without a kernel. Every
+// value must keep its info.
 func runFuseModel(t *testing.T, m *graph.Model, keep bool, x *tensor.Tensor) (*tensor.Tensor, bool) {
 	t.Helper()
 	prog, err := Compile(m.Graph, Options{KeepIntermediates: keep})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, ok := prog.Info("conv"); !ok {
-		t.Fatal("the conv's output has no info")
 	}
 	outs, err := prog.Run(map[string]*tensor.Tensor{"x": x})
 	if err != nil {
@@ -63,7 +61,12 @@ func runFuseModel(t *testing.T, m *graph.Model, keep bool, x *tensor.Tensor) (*t
 	}
 	fused := false
 	for _, st := range prog.steps {
-		if st.node.OpType() != "Conv" && st.kernel == nil {
+		for _, name := range st.node.Outputs() {
+			if _, ok := prog.Info(name); !ok {
+				t.Fatalf("value %q has no info", name)
+			}
+		}
+		if st.kernel == nil {
 			fused = true
 		}
 	}
@@ -132,5 +135,28 @@ func TestConvActivationNotFusedWhenOutputIsRead(t *testing.T) {
 	}
 	if !negative {
 		t.Fatal("the conv output has no negative value: the activation was applied to it")
+	}
+}
+
+// TestAddActivationFusion checks an activation fused after an Add (a residual block's end)
+// gives the unfused result.
+func TestAddActivationFusion(t *testing.T) {
+	b := onnxbuild.New(13)
+	x := b.Input("x", tensor.Float, 1, 8, 5, 5)
+	skip := b.Init("skip", onnxbuild.Random(4, 1, 8, 5, 5))
+	b.NodeOut("Add", []string{x, skip}, []string{"sum"})
+	b.NodeOut("Relu", []string{"sum"}, []string{"y"})
+	b.Output("y", tensor.Float, 1, 8, 5, 5)
+	m := b.Model()
+	in := onnxbuild.Random(3, 1, 8, 5, 5)
+	fused, wasFused := runFuseModel(t, m, false, in)
+	plain, plainFused := runFuseModel(t, m, true, in)
+	if !wasFused || plainFused {
+		t.Fatalf("fused without KeepIntermediates: %v, with: %v; want true, false", wasFused, plainFused)
+	}
+	for i := range plain.F32 {
+		if fused.F32[i] != plain.F32[i] {
+			t.Fatalf("element %d: fused %v, unfused %v", i, fused.F32[i], plain.F32[i])
+		}
 	}
 }
