@@ -32,7 +32,8 @@ func (w width) expand(code string) string {
 	for i, c := range w.consts {
 		code = strings.ReplaceAll(code, fmt.Sprintf("C%d", i), c)
 	}
-	return strings.ReplaceAll(code, "@", w.reg)
+	half := map[string]string{"Z": "Y", "Y": "X"}[w.reg]
+	return strings.ReplaceAll(strings.ReplaceAll(code, "@", w.reg), "&", half) // &n: the lower half of @n
 }
 
 // broadcastConst sets register reg (a vector register or C0..C3) to bits in every lane. AVX2 has
@@ -160,20 +161,14 @@ type doubleKernel struct {
 }
 
 var doubleKernels = []doubleKernel{
-	{name: "sigmoid",
-		// a = -|x|: e^-|x| cannot overflow, and 1/(1+e) for x >= 0, e/(1+e) for x < 0 have no
-		// cancellation.
-		clamp: func(w width) string {
-			return "\tVORPD " + w.dconst("sign") + ", @1, @2\n\tVMAXPD @2, " + w.dconst("low") + ", @2\n"
-		},
+	{name: "sigmoid", clamp: sigmoidClamp, tail: func(w width) string { return sigmoidTail(w, "@1") }},
+	{name: "silu", clamp: sigmoidClamp,
+		// x * sigmoid(x), the sigmoid rounded to float32 first (there and back) so that the result
+		// is the float32 product a separate Sigmoid and Mul give, bit for bit: the product of two
+		// float32 values is exact in float64, leaving one rounding, the final conversion's.
 		tail: func(w width) string {
-			s := "\tVADDPD " + w.dconst("one") + ", @3, @4\n"
-			if w.reg == "Z" {
-				s += "\tVPMOVQ2M @1, K2\n\tVMOVAPD Z23, @5\n\tVMOVAPD @3, K2, @5\n"
-			} else {
-				s += "\tVBLENDVPD @1, @3, Y14, @5\n"
-			}
-			return s + "\tVDIVPD @4, @5, @1\n"
+			cvt := "VCVTPD2PS" + map[string]string{"Z": "", "Y": "Y"}[w.reg]
+			return sigmoidTail(w, "@5") + "\t" + cvt + " @5, &5\n\tVCVTPS2PD &5, @5\n\tVMULPD @5, @1, @1\n"
 		}},
 	{name: "exp",
 		// Beyond [-110, 89] e^x is 0 or +Inf in float32 anyway; the conversion rounds to them.
@@ -192,6 +187,23 @@ var doubleKernels = []doubleKernel{
 			return "\tVADDPD " + one + ", @3, @4\n\tVADDPD " + one + ", @4, @4\n\tVDIVPD @4, @3, @3\n" +
 				"\tVANDNPD @3, " + sign + ", @3\n\tVANDPD " + sign + ", @1, @4\n\tVORPD @4, @3, @1\n"
 		}},
+}
+
+// sigmoidClamp sets a = -|x|: e^-|x| cannot overflow, and 1/(1+e) for x >= 0, e/(1+e) for x < 0
+// have no cancellation.
+func sigmoidClamp(w width) string {
+	return "\tVORPD " + w.dconst("sign") + ", @1, @2\n\tVMAXPD @2, " + w.dconst("low") + ", @2\n"
+}
+
+// sigmoidTail sets dst to the sigmoid from x in @1 and e in @3.
+func sigmoidTail(w width, dst string) string {
+	s := "\tVADDPD " + w.dconst("one") + ", @3, @4\n"
+	if w.reg == "Z" {
+		s += "\tVPMOVQ2M @1, K2\n\tVMOVAPD Z23, @5\n\tVMOVAPD @3, K2, @5\n"
+	} else {
+		s += "\tVBLENDVPD @1, @3, Y14, @5\n"
+	}
+	return s + "\tVDIVPD @4, @5, " + dst + "\n"
 }
 
 // taylor are the coefficients of e^f from f^8 down to f^2 (f^1 and f^0 use "one").
@@ -301,11 +313,14 @@ func genDoubleKernel(k doubleKernel, w width) {
 	emit("\ndone:\n\tVZEROUPPER\n\tRET\n")
 }
 
-// secondVector renames the scratch registers @1..@5 to @6..@10 and the mask K2 to K3.
+// secondVector renames the scratch registers @1..@5 (and their halves &1..&5) to @6..@10 and the
+// mask K2 to K3.
 func secondVector(code string) string {
 	for i := 5; i >= 1; i-- {
-		code = strings.ReplaceAll(code, fmt.Sprintf("@%d,", i), fmt.Sprintf("@%d,", i+5))
-		code = strings.ReplaceAll(code, fmt.Sprintf("@%d\n", i), fmt.Sprintf("@%d\n", i+5))
+		for _, p := range []string{"@", "&"} {
+			code = strings.ReplaceAll(code, fmt.Sprintf("%s%d,", p, i), fmt.Sprintf("%s%d,", p, i+5))
+			code = strings.ReplaceAll(code, fmt.Sprintf("%s%d\n", p, i), fmt.Sprintf("%s%d\n", p, i+5))
+		}
 	}
 	return strings.ReplaceAll(code, "K2", "K3")
 }

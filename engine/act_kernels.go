@@ -16,6 +16,7 @@ type vecKernels struct {
 	hardSigmoid func(dst, src []float32, alpha, beta float32) // clamp(alpha*x + beta, 0, 1)
 	hardSwish   func(dst, src []float32, alpha, beta float32) // x * clamp(alpha*x + beta, 0, 1)
 	sigmoid     func(dst, src []float32)
+	silu        func(dst, src []float32) // x * sigmoid(x), bit for bit as Sigmoid then Mul give it
 	exp         func(dst, src []float32)
 	tanh        func(dst, src []float32)
 	add         func(dst, a, b []float32)
@@ -66,6 +67,12 @@ var genericVecKernels = &vecKernels{
 		dst = dst[:len(src)]
 		for i, v := range src {
 			dst[i] = sigmoid32(v)
+		}
+	},
+	silu: func(dst, src []float32) {
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = v * sigmoid32(v)
 		}
 	},
 	exp: func(dst, src []float32) {

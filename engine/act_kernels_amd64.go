@@ -56,6 +56,9 @@ func sigmoidAVX512(dst, src *float32, n int)
 func expAVX512(dst, src *float32, n int)
 
 //go:noescape
+func siluAVX512(dst, src *float32, n int)
+
+//go:noescape
 func tanhAVX512(dst, src *float32, n int)
 
 //go:noescape
@@ -93,6 +96,9 @@ func sigmoidAVX2(dst, src *float32, n int)
 
 //go:noescape
 func expAVX2(dst, src *float32, n int)
+
+//go:noescape
+func siluAVX2(dst, src *float32, n int)
 
 //go:noescape
 func tanhAVX2(dst, src *float32, n int)
@@ -152,6 +158,11 @@ var avx512VecKernels = &vecKernels{
 	tanh: func(dst, src []float32) {
 		if len(src) > 0 {
 			tanhAVX512(&dst[:len(src)][0], &src[0], len(src))
+		}
+	},
+	silu: func(dst, src []float32) {
+		if len(src) > 0 {
+			siluAVX512(&dst[:len(src)][0], &src[0], len(src))
 		}
 	},
 	add: binaryAVX512(addAVX512),
@@ -236,6 +247,13 @@ var avx2VecKernels = &vecKernels{
 			tanhAVX2(&dst[0], &src[0], n)
 		}
 		genericVecKernels.tanh(dst[n:], src[n:])
+	},
+	silu: func(dst, src []float32) {
+		n := vectorPart(dst, src, 8)
+		if n > 0 {
+			siluAVX2(&dst[0], &src[0], n)
+		}
+		genericVecKernels.silu(dst[n:], src[n:])
 	},
 	add: binaryAVX2(addAVX2, genericVecKernels.add),
 	sub: binaryAVX2(subAVX2, genericVecKernels.sub),

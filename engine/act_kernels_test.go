@@ -79,6 +79,7 @@ var unaryCases = []struct {
 	{"sigmoid", func(k *vecKernels, d, s []float32) { k.sigmoid(d, s) }, sigmoidRef, 1e-6, 0},
 	{"exp", func(k *vecKernels, d, s []float32) { k.exp(d, s) }, math.Exp, 1e-6, 0},
 	{"tanh", func(k *vecKernels, d, s []float32) { k.tanh(d, s) }, math.Tanh, 1e-6, 0},
+	{"silu", func(k *vecKernels, d, s []float32) { k.silu(d, s) }, func(x float64) float64 { return x * sigmoidRef(x) }, 1e-6, 0},
 }
 
 func TestVecKernelsUnary(t *testing.T) {
@@ -183,6 +184,7 @@ func BenchmarkVecKernels(b *testing.B) {
 				{"sigmoid", func() { k.sigmoid(dst, src) }},
 				{"exp", func() { k.exp(dst, src) }},
 				{"tanh", func() { k.tanh(dst, src) }},
+				{"silu", func() { k.silu(dst, src) }},
 				{"hardSwish", func() { k.hardSwish(dst, src, 1.0/6, 0.5) }},
 				{"mul", func() { k.mul(dst, src, dst) }},
 				{"mulScalar", func() { k.mulScalar(dst, src, 2) }},
@@ -193,6 +195,23 @@ func BenchmarkVecKernels(b *testing.B) {
 						c.run()
 					}
 				})
+			}
+		}
+	}
+}
+
+// TestVecKernelsSiluMatchesSigmoidMul checks that silu is bit for bit Sigmoid then Mul, so that
+// fusing the two changes no result.
+func TestVecKernelsSiluMatchesSigmoidMul(t *testing.T) {
+	src := vecTestInputs(rand.New(rand.NewSource(4)), 100003)
+	silu, sig := make([]float32, len(src)), make([]float32, len(src))
+	for _, k := range availableVecKernels() {
+		k.silu(silu, src)
+		k.sigmoid(sig, src)
+		k.mul(sig, sig, src)
+		for i := range src {
+			if math.Float32bits(silu[i]) != math.Float32bits(sig[i]) && !(silu[i] != silu[i] && sig[i] != sig[i]) {
+				t.Fatalf("%s: silu(%g) = %g, sigmoid*x = %g", k.name, src[i], silu[i], sig[i])
 			}
 		}
 	}
