@@ -310,20 +310,36 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int, serial 
 		p.activate(yg[:p.coutG])
 		return
 	}
-	// The bias is written first and the GEMM accumulates onto it: filling is a fast copy, while
-	// adding it afterwards would be another scalar pass over the output.
-	beta := float32(0)
-	if bias != nil {
-		for m := 0; m < p.coutG; m++ {
-			nnFill(yg[m*outSize+j0:m*outSize+j1], bias[g*p.coutG+m])
-		}
-		beta = 1
-	}
+	beta := p.prepareBlock(yg[j0:], outSize, nb, g, bias)
 	p.multiply(serial, g, nb, w, cols, ldCols, beta, yg[j0:], outSize)
-	if p.act != nil {
-		for m := 0; m < p.coutG; m++ {
-			p.act.apply(yg[m*outSize+j0 : m*outSize+j1])
+	p.finishBlock(yg[j0:], outSize, nb, g, bias)
+}
+
+// prepareBlock readies the GEMM's output block of group g (coutG rows of n values, ld apart)
+// and returns the GEMM's beta. Without a fused activation the bias is written first and the
+// GEMM accumulates onto it: filling is a fast copy, adding it afterwards another pass. With one,
+// the GEMM overwrites the block and finishBlock adds the bias in the activation's pass.
+func (s *convShape) prepareBlock(block []float32, ld, n, g int, bias []float32) float32 {
+	if bias == nil || s.act != nil {
+		return 0
+	}
+	for m := 0; m < s.coutG; m++ {
+		nnFill(block[m*ld:m*ld+n], bias[g*s.coutG+m])
+	}
+	return 1
+}
+
+// finishBlock applies the fused activation, and with it the bias, to the block after the GEMM.
+func (s *convShape) finishBlock(block []float32, ld, n, g int, bias []float32) {
+	if s.act == nil {
+		return
+	}
+	for m := 0; m < s.coutG; m++ {
+		var b float32
+		if bias != nil {
+			b = bias[g*s.coutG+m]
 		}
+		s.act.applyWithBias(block[m*ld:m*ld+n], b)
 	}
 }
 

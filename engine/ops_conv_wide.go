@@ -197,20 +197,10 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial 
 		defer c.results.put(resBuf)
 		res, ldRes = *resBuf, nb
 	}
-	// The bias is written first and the GEMM accumulates onto it, so compacting is plain copies.
-	beta := float32(0)
-	if bias != nil {
-		for m := 0; m < c.coutG; m++ {
-			nnFill(res[m*ldRes:m*ldRes+nb], bias[g*c.coutG+m])
-		}
-		beta = 1
-	}
+	// The block gets its bias and activation before compacting, which is then plain copies.
+	beta := c.prepareBlock(res, ldRes, nb, g, bias)
 	c.multiplyWide(serial, phased, w, g, j0, nb, beta, res, ldRes)
-	if c.act != nil {
-		for m := 0; m < c.coutG; m++ {
-			c.act.apply(res[m*ldRes : m*ldRes+nb])
-		}
-	}
+	c.finishBlock(res, ldRes, nb, g, bias)
 	if c.cols != c.ow {
 		c.compact(res, y, g, j0, j1)
 	}

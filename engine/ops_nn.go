@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -289,5 +290,25 @@ func (a *Activation) apply(v []float32) {
 		for i, x := range v {
 			v[i] = x * min(max(a.Alpha*x+a.Beta, 0), 1)
 		}
+	}
+}
+
+// applyWithBias computes the activation of v + bias in place: one pass for clamps, so a GEMM's
+// output gets its bias and activation while it is in cache, instead of a bias fill before the
+// GEMM (which then reads it back) and an activation pass after.
+func (a *Activation) applyWithBias(v []float32, bias float32) {
+	if a.Kind != ActClamp {
+		nnBiasClamp(v, bias, float32(math.Inf(-1)), float32(math.Inf(1)))
+		a.apply(v)
+		return
+	}
+	nnBiasClamp(v, bias, a.Lo, a.Hi)
+}
+
+// nnBiasClamp sets v[i] = min(max(v[i]+bias, lo), hi).
+func nnBiasClamp(v []float32, bias, lo, hi float32) {
+	rest := v[nnBiasClampVector(v, bias, lo, hi):]
+	for i, x := range rest {
+		rest[i] = min(max(x+bias, lo), hi)
 	}
 }

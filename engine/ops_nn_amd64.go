@@ -47,3 +47,17 @@ func nnClampVector(v []float32, lo, hi float32) int {
 	nnClampAVX2(&v[0], n, lo, hi)
 	return n
 }
+
+//go:noescape
+func nnBiasClampAVX2(v *float32, n int, bias, lo, hi float32)
+
+// nnBiasClampVector sets v[i] = min(max(v[i]+bias, lo), hi) for a leading multiple of 8 of v
+// and returns how many it did.
+func nnBiasClampVector(v []float32, bias, lo, hi float32) int {
+	n := len(v) &^ 7
+	if !nnHasAVX2 || n == 0 {
+		return 0
+	}
+	nnBiasClampAVX2(&v[0], n, bias, lo, hi)
+	return n
+}

@@ -98,3 +98,52 @@ loop8:
 done:
 	VZEROUPPER
 	RET
+
+// func nnBiasClampAVX2(v *float32, n int, bias, lo, hi float32)
+//
+// v[i] = min(max(v[i] + bias, lo), hi) for i < n, n a multiple of 8, NaNs passing through as
+// in nnClampAVX2.
+TEXT ·nnBiasClampAVX2(SB), NOSPLIT, $0-28
+	MOVQ         v+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS bias+16(FP), Y6
+	VBROADCASTSS lo+20(FP), Y0
+	VBROADCASTSS hi+24(FP), Y1
+
+loop32:
+	CMPQ    CX, $32
+	JLT     loop8
+	VADDPS  (DI), Y6, Y2
+	VADDPS  32(DI), Y6, Y3
+	VADDPS  64(DI), Y6, Y4
+	VADDPS  96(DI), Y6, Y5
+	VMAXPS  Y2, Y0, Y2
+	VMAXPS  Y3, Y0, Y3
+	VMAXPS  Y4, Y0, Y4
+	VMAXPS  Y5, Y0, Y5
+	VMINPS  Y2, Y1, Y2
+	VMINPS  Y3, Y1, Y3
+	VMINPS  Y4, Y1, Y4
+	VMINPS  Y5, Y1, Y5
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	VMOVUPS Y4, 64(DI)
+	VMOVUPS Y5, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     loop32
+
+loop8:
+	CMPQ    CX, $8
+	JLT     done
+	VADDPS  (DI), Y6, Y2
+	VMAXPS  Y2, Y0, Y2
+	VMINPS  Y2, Y1, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop8
+
+done:
+	VZEROUPPER
+	RET

@@ -7,3 +7,5 @@ func nnFillVector(v []float32, x float32) int { return 0 }
 func nnEvensVector(dst, src []float32) int { return 0 }
 
 func nnClampVector(v []float32, lo, hi float32) int { return 0 }
+
+func nnBiasClampVector(v []float32, bias, lo, hi float32) int { return 0 }
