@@ -165,7 +165,9 @@ func TestBottleneckZooMaxError(t *testing.T) {
 				100*float64(before-after)/float64(total), measured, unseen)
 			for _, a := range rep.Applied {
 				t.Logf("  %s: %s, layer error %.3g", a.Replaced[0], a.Detail, a.Extra["layer_rel_error"])
-				if reported, _ := a.Extra["model_rel_error"].(float64); math.Abs(reported-measured) > 1e-6 {
+				// The pass measures with every intermediate kept (so Conv+Relu fusion is off) and the
+				// check runs the fused model: the two differ by float32 rounding only.
+				if reported, _ := a.Extra["model_rel_error"].(float64); math.Abs(reported-measured) > 1e-4*measured+1e-6 {
 					t.Errorf("reported model error %v, measured %v", a.Extra["model_rel_error"], measured)
 				}
 			}
