@@ -52,9 +52,19 @@ func main() {
 		fmt.Printf("%-22s %10.2f %10.2f %7.2f %12.2e\n", name, engMS, ortMS, ratio, relErr)
 	}
 	if len(ratios) > 0 {
-		sort.Float64s(ratios)
-		fmt.Printf("median ratio engine/ORT: %.2f over %d models\n", ratios[len(ratios)/2], len(ratios))
+		fmt.Printf("median ratio engine/ORT: %.2f over %d models\n", median(ratios), len(ratios))
 	}
+}
+
+// median of an even count is the mean of the middle two.
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func benchOne(path string, runs, threads int) (engMS, ortMS, relErr float64, err error) {
