@@ -238,6 +238,9 @@ type compiler struct {
 	// fusedActivations are activation nodes whose function the producer of their input already
 	// applied: they compile to views of that input.
 	fusedActivations map[*graph.Node]bool
+	// siluMuls are the Mul nodes of SiLU patterns (Mul(x, Sigmoid(x))) not fused into x's
+	// producer: each runs one SiLU pass over x, and its Sigmoid compiles to an unread view of x.
+	siluMuls map[*graph.Node]string // Mul -> x
 }
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
@@ -390,11 +393,13 @@ func (c *compiler) addNode(n *graph.Node) error {
 		ins[i], infos[i] = s, c.prog.slots[s].info
 	}
 	c.subReads = nil
-	fused, activationNode := c.fusibleActivation(n)
+	fused, activationNodes := c.fusibleActivation(n)
 	var b *Build
 	var err error
 	if c.fusedActivations[n] {
 		b = fusedActivationView(infos[0])
+	} else if b = c.siluBuild(n, infos); b != nil {
+		fused = nil
 	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	}
@@ -405,7 +410,9 @@ func (c *compiler) addNode(n *graph.Node) error {
 		if c.fusedActivations == nil {
 			c.fusedActivations = map[*graph.Node]bool{}
 		}
-		c.fusedActivations[activationNode] = true
+		for _, a := range activationNodes {
+			c.fusedActivations[a] = true
+		}
 	}
 	if len(b.Outputs) < countPresent(n.Outputs()) {
 		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
@@ -457,16 +464,28 @@ func fusedActivationView(in Info) *Build {
 }
 
 // fusibleActivation returns the activation that n's builder may apply to its output, and the
-// activation's node: n must have one output, not a graph output, read only by that node, an
-// activation of fixed parameters. With KeepIntermediates nothing is fused: every value must
-// then keep its own contents for the layerwise comparison.
-func (c *compiler) fusibleActivation(n *graph.Node) (*Activation, *graph.Node) {
+// activation's nodes: n must have one output, not a graph output, read only by an activation of
+// fixed parameters, or only by the Sigmoid and Mul of a SiLU pattern (see siluPattern). With
+// KeepIntermediates nothing is fused: every value must then keep its own contents for the
+// layerwise comparison.
+func (c *compiler) fusibleActivation(n *graph.Node) (*Activation, []*graph.Node) {
 	if c.opts.KeepIntermediates || len(n.Outputs()) != 1 || n.Output(0) == "" {
 		return nil, nil
 	}
 	g := c.prog.graph
 	v := g.Value(n.Output(0))
-	if v == nil || v.IsOutput || len(v.Consumers) != 1 {
+	if v == nil || v.IsOutput {
+		return nil, nil
+	}
+	if len(v.Consumers) == 2 {
+		for i, s := range v.Consumers {
+			if m, x, ok := c.siluPattern(s); ok && x == v.Name && v.Consumers[1-i] == m {
+				return &Activation{Kind: ActSiLU}, []*graph.Node{s, m}
+			}
+		}
+		return nil, nil
+	}
+	if len(v.Consumers) != 1 {
 		return nil, nil
 	}
 	act := v.Consumers[0]
@@ -479,9 +498,63 @@ func (c *compiler) fusibleActivation(n *graph.Node) (*Activation, *graph.Node) {
 		}
 	}
 	if a := activationOf(act, g); a != nil {
-		return a, act
+		return a, []*graph.Node{act}
 	}
 	return nil, nil
+}
+
+// siluPattern reports whether s is the Sigmoid of a SiLU exported as Mul(x, Sigmoid(x)) (either
+// operand order), and returns the Mul and x: s's output is read only by the Mul and is not a graph
+// output (the Mul's may be: it gets SiLU's value either way). Never with KeepIntermediates, which
+// needs the sigmoid's own values.
+func (c *compiler) siluPattern(s *graph.Node) (m *graph.Node, x string, ok bool) {
+	if c.opts.KeepIntermediates || s.OpType() != "Sigmoid" || s.Domain() != "" ||
+		len(s.Inputs()) != 1 || len(s.Outputs()) != 1 || s.Input(0) == "" || s.Output(0) == "" {
+		return nil, "", false
+	}
+	g := c.prog.graph
+	x = s.Input(0)
+	sv := g.Value(s.Output(0))
+	if sv == nil || sv.IsOutput || len(sv.Consumers) != 1 {
+		return nil, "", false
+	}
+	m = sv.Consumers[0]
+	if m.OpType() != "Mul" || m.Domain() != "" || len(m.Inputs()) != 2 || len(m.Outputs()) != 1 || m.Output(0) == "" {
+		return nil, "", false
+	}
+	if a, b := m.Input(0), m.Input(1); !(a == x && b == sv.Name || a == sv.Name && b == x) {
+		return nil, "", false
+	}
+	return m, x, true
+}
+
+// siluBuild compiles the Sigmoid and Mul of a SiLU pattern whose x's producer did not apply it:
+// the Mul runs one SiLU pass over x, and the Sigmoid becomes a view of x that nothing reads (its
+// value is only the Mul's operand, which reads x instead). It returns nil for other nodes.
+func (c *compiler) siluBuild(n *graph.Node, infos []Info) *Build {
+	if xname, ok := c.siluMuls[n]; ok {
+		xi := 0
+		if n.Input(1) == xname {
+			xi = 1
+		}
+		x := infos[xi]
+		return &Build{
+			Outputs: []Info{{DType: tensor.Float, Shape: append([]int{}, x.Shape...)}},
+			Kernel: func(rc *RunContext, in, out []*tensor.Tensor) error {
+				vec.silu(out[0].F32, in[xi].F32)
+				return nil
+			},
+		}
+	}
+	m, xname, ok := c.siluPattern(n)
+	if !ok || len(infos) != 1 || infos[0].DType != tensor.Float || infos[0].Const != nil {
+		return nil
+	}
+	if c.siluMuls == nil {
+		c.siluMuls = map[*graph.Node]string{}
+	}
+	c.siluMuls[m] = xname
+	return fusedActivationView(infos[0])
 }
 
 // activationOf describes an activation node as an Activation, or returns nil when the node is

@@ -75,6 +75,7 @@ const (
 	ActLeakyRelu                         // x if x >= 0, else Alpha*x
 	ActHardSigmoid                       // clamp(Alpha*x + Beta, 0, 1)
 	ActHardSwish                         // x * clamp(Alpha*x + Beta, 0, 1)
+	ActSiLU                              // x * sigmoid(x): Mul(x, Sigmoid(x))
 )
 
 // Activation is an element-wise float function fused into the node producing its input.

@@ -37,7 +37,16 @@ func fuseModel(c fuseCase, act fuseActivation, convIsOutput bool) *graph.Model {
 	for i, v := range act.bounds {
 		inputs = append(inputs, b.Init(fmt.Sprintf("bound%d", i), tensor.FromFloat32([]float32{v})))
 	}
-	b.NodeOut(act.op, inputs, []string{"y"}, act.attrs...)
+	switch act.op {
+	case "SiLU": // exported as Mul(x, Sigmoid(x))
+		b.NodeOut("Sigmoid", inputs, []string{"sig"})
+		b.NodeOut("Mul", []string{"conv", "sig"}, []string{"y"})
+	case "SiLUswapped":
+		b.NodeOut("Sigmoid", inputs, []string{"sig"})
+		b.NodeOut("Mul", []string{"sig", "conv"}, []string{"y"})
+	default:
+		b.NodeOut(act.op, inputs, []string{"y"}, act.attrs...)
+	}
 	out := (c.hw+2*c.pad-(c.k-1)*c.dilation-1)/c.stride + 1
 	b.Output("y", tensor.Float, c.batch, c.cout, out, out)
 	if convIsOutput {
@@ -92,12 +101,23 @@ func TestConvActivationFusion(t *testing.T) {
 		{op: "Clip", opset: 6, attrs: []*onnxpb.AttributeProto{graph.FloatAttr("min", -0.5), graph.FloatAttr("max", 1)}},
 		{op: "HardSigmoid", opset: 13, attrs: []*onnxpb.AttributeProto{graph.FloatAttr("alpha", 0.3)}},
 		{op: "HardSwish", opset: 14},
+		{op: "SiLU", opset: 13},
+		{op: "SiLUswapped", opset: 13},
 	}
 	for convName, c := range convs {
 		x := onnxbuild.Random(3, c.batch, c.cin, c.hw, c.hw)
 		for _, act := range acts {
 			t.Run(fmt.Sprintf("%s/%s%d", convName, act.op, act.opset), func(t *testing.T) {
 				m := fuseModel(c, act, false)
+				prog, err := Compile(m.Graph, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, st := range prog.steps {
+					if st.node.OpType() != "Conv" && st.kernel != nil {
+						t.Fatalf("%v has a kernel: the activation was not fused into the conv", st.node)
+					}
+				}
 				fused, wasFused := runFuseModel(t, m, false, x)
 				plain, plainFused := runFuseModel(t, m, true, x)
 				if !wasFused || plainFused {
@@ -158,5 +178,56 @@ func TestAddActivationFusion(t *testing.T) {
 		if fused.F32[i] != plain.F32[i] {
 			t.Fatalf("element %d: fused %v, unfused %v", i, fused.F32[i], plain.F32[i])
 		}
+	}
+}
+
+// TestSiLUWithoutConvFusion checks the SiLU pattern Mul(x, Sigmoid(x)) where x's producer cannot
+// apply it (a graph input; a conv whose output is also a graph output): one SiLU pass gives the
+// unfused result, the conv output keeps its values, and every value keeps its info.
+func TestSiLUWithoutConvFusion(t *testing.T) {
+	for _, swapped := range []bool{false, true} {
+		b := onnxbuild.New(13)
+		x := b.Input("x", tensor.Float, 1, 8, 5, 5)
+		b.NodeOut("Sigmoid", []string{x}, []string{"sig"})
+		if swapped {
+			b.NodeOut("Mul", []string{"sig", x}, []string{"y"})
+		} else {
+			b.NodeOut("Mul", []string{x, "sig"}, []string{"y"})
+		}
+		b.Output("y", tensor.Float, 1, 8, 5, 5)
+		in := onnxbuild.Random(3, 1, 8, 5, 5)
+		fused, wasFused := runFuseModel(t, b.Model(), false, in)
+		plain, plainFused := runFuseModel(t, b.Model(), true, in)
+		if !wasFused || plainFused {
+			t.Fatalf("fused without KeepIntermediates: %v, with: %v; want true, false", wasFused, plainFused)
+		}
+		for i := range plain.F32 {
+			if fused.F32[i] != plain.F32[i] {
+				t.Fatalf("element %d: fused %v, unfused %v", i, fused.F32[i], plain.F32[i])
+			}
+		}
+	}
+
+	c := fuseCase{1, 4, 4, 1, 6, 3, 1, 1, 1}
+	m := fuseModel(c, fuseActivation{op: "SiLU", opset: 13}, true)
+	in := onnxbuild.Random(3, 1, 4, 6, 6)
+	prog, err := Compile(m.Graph, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := prog.Run(map[string]*tensor.Tensor{"x": in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := runFuseModel(t, m, true, in)
+	negative := false
+	for i, v := range outs["conv"].F32 {
+		negative = negative || v < 0
+		if outs["y"].F32[i] != plain.F32[i] {
+			t.Fatalf("element %d: silu %v, unfused %v", i, outs["y"].F32[i], plain.F32[i])
+		}
+	}
+	if !negative {
+		t.Fatal("the conv output has no negative value: the activation was applied to it")
 	}
 }

@@ -290,6 +290,8 @@ func (a *Activation) apply(v []float32) {
 		for i, x := range v {
 			v[i] = x * min(max(a.Alpha*x+a.Beta, 0), 1)
 		}
+	case ActSiLU:
+		vec.silu(v, v)
 	}
 }
 
