@@ -153,6 +153,10 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 		poolMax3x3Same(p, xf, any(y).([]float32))
 		return
 	}
+	if xf, ok := any(x).([]float32); ok && p.stride2() {
+		poolMax2DS2(p, xf, any(y).([]float32))
+		return
+	}
 	ah, aw := poolAxes2D(p)
 	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
 	lowest := poolLowest[T]()
@@ -178,6 +182,93 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 					poolMaxInto(rowMax[:len(src)], src)
 				}
 				poolMaxRow(out, rowMax, aw, lowest)
+			}
+		}
+	})
+}
+
+// stride2 reports a 2-D 2x2 or 3x3 window with stride 2 (any padding, ceil_mode) on rows of at
+// least 8, which poolMax2DS2 pools with vector passes.
+func (p *poolPlan) stride2() bool {
+	if len(p.axes) != 2 || !poolHasAVX2 || p.axes[1].inLen < 8 {
+		return false
+	}
+	for _, ax := range p.axes {
+		if (ax.kernel != 2 && ax.kernel != 3) || ax.dilation != 1 || ax.outLen < 2 || ax.start[1]-ax.start[0] != 2 || ax.interiorLo >= ax.interiorHi {
+			return false
+		}
+	}
+	return true
+}
+
+// poolMax2DS2 pools stride-2 windows plane by plane in two passes: the vertical maxima of all
+// interior output rows in one vector call (windows clamped at the edges in Go), then the
+// horizontal stride-2 maxima. When the input width is twice the output width, the reduced rows
+// laid end to end line up with the output rows, so the horizontal pass is one flat vector call
+// per plane and only the edge columns (windows clamped by padding or ceil_mode) are redone.
+func poolMax2DS2(p *poolPlan, x, y []float32) {
+	ah, aw := p.axes[0], p.axes[1]
+	w, ow, oh := aw.inLen, aw.outLen, ah.outLen
+	inSize, outSize := ah.inLen*w, oh*ow
+	lowest := float32(math.Inf(-1))
+	flat := 2*ow == w
+	nnParallelRange(p.planes, max(1, nnMinParallelWork/inSize), func(lo, hi int) {
+		v := make([]float32, oh*w)
+		edge := func(out, row []float32, ox int) {
+			m := lowest
+			for t := aw.tapLo[ox]; t < aw.tapHi[ox]; t++ {
+				m = max(m, row[aw.start[ox]+t])
+			}
+			out[ox] = m
+		}
+		for pl := lo; pl < hi; pl++ {
+			in, out := x[pl*inSize:(pl+1)*inSize], y[pl*outSize:(pl+1)*outSize]
+			for oy := 0; oy < oh; oy++ {
+				if oy == ah.interiorLo {
+					n := ah.interiorHi - ah.interiorLo
+					poolMaxVS2Vector(v[oy*w:], in[ah.start[oy]*w:], w, n, ah.kernel)
+					oy += n - 1
+					continue
+				}
+				row := v[oy*w : (oy+1)*w]
+				if ah.tapLo[oy] == ah.tapHi[oy] {
+					for i := range row {
+						row[i] = lowest
+					}
+					continue
+				}
+				for t := ah.tapLo[oy]; t < ah.tapHi[oy]; t++ {
+					iy := ah.start[oy] + t
+					if t == ah.tapLo[oy] {
+						copy(row, in[iy*w:(iy+1)*w])
+						continue
+					}
+					poolMaxInto(row, in[iy*w:(iy+1)*w])
+				}
+			}
+			if !flat {
+				for oy := 0; oy < oh; oy++ {
+					poolMaxRow(out[oy*ow:(oy+1)*ow], v[oy*w:(oy+1)*w], aw, lowest)
+				}
+				continue
+			}
+			s0 := aw.start[0]
+			j0 := max(0, (-s0+1)/2)
+			done := j0 + poolMaxS2Vector(out[j0:], v[2*j0+s0:], aw.kernel)
+			for oy := 0; oy < oh; oy++ {
+				o, row := out[oy*ow:(oy+1)*ow], v[oy*w:(oy+1)*w]
+				for ox := 0; ox < aw.interiorLo; ox++ {
+					edge(o, row, ox)
+				}
+				for ox := aw.interiorHi; ox < ow; ox++ {
+					edge(o, row, ox)
+				}
+			}
+			for _, r := range [2][2]int{{0, j0}, {done, outSize}} {
+				for j := r[0]; j < r[1]; j++ {
+					oy := j / ow
+					edge(out[oy*ow:(oy+1)*ow], v[oy*w:(oy+1)*w], j-oy*ow)
+				}
 			}
 		}
 	})
@@ -258,6 +349,10 @@ func poolMaxRow[T poolNumber](out, row []T, aw *poolAxis, lowest T) {
 	lo, hi := aw.interiorLo, aw.interiorHi
 	for ox := 0; ox < lo; ox++ {
 		edge(ox)
+	}
+	if f, ok := any(out).([]float32); ok && lo < hi && aw.dilation == 1 && (aw.kernel == 2 || aw.kernel == 3) && aw.start[hi-1]-aw.start[lo] == 2*(hi-1-lo) {
+		// Stride 2: the windows of consecutive outputs start two apart.
+		lo += poolMaxS2Vector(f[lo:hi], any(row).([]float32)[aw.start[lo]:], aw.kernel)
 	}
 	switch {
 	case aw.kernel == 3 && aw.dilation == 1:

@@ -202,3 +202,41 @@ func TestMaxPoolWideRows(t *testing.T) {
 		nnCheckClose(t, fmt.Sprintf("%v", c), outs[0], append([]int{1, 2}, w.out...), want, 0)
 	}
 }
+
+// TestMaxPoolStride2Vector checks the vector paths of 2x2 and 3x3 MaxPool (stride 1 and 2, with
+// padding, ceil_mode, odd and even sizes, maps smaller than a vector or the window) against the
+// window-by-window reference.
+func TestMaxPoolStride2Vector(t *testing.T) {
+	r := rand.New(rand.NewSource(17))
+	sizes := []int{1, 2, 3, 5, 7, 8, 9, 14, 15, 16, 17, 18, 28, 33}
+	for iter := 0; iter < 400; iter++ {
+		h, w := sizes[r.Intn(len(sizes))], sizes[r.Intn(len(sizes))]
+		k := 2 + r.Intn(2)
+		stride := 1 + r.Intn(2)
+		if r.Intn(4) != 0 {
+			stride = 2
+		}
+		pads := []int{r.Intn(k), r.Intn(k), r.Intn(k), r.Intn(k)}
+		if r.Intn(3) == 0 {
+			pads = []int{0, 0, 0, 0}
+		}
+		ceil := r.Intn(2) == 0
+		attrs := []*onnxpb.AttributeProto{nnAttrInts("kernel_shape", k, k), nnAttrInts("strides", stride, stride), nnAttrInts("pads", pads...)}
+		if ceil {
+			attrs = append(attrs, graph.IntAttr("ceil_mode", 1))
+		}
+		node := &Node{Node: &graph.Node{Proto: &onnxpb.NodeProto{Attribute: attrs}}}
+		x := nnRandom(r, 1, 1+r.Intn(5), h, w)
+		win, err := nnWindowAttrs(node, x.Shape[2:], nil, ceil)
+		if err != nil {
+			continue
+		}
+		what := fmt.Sprintf("x%v k%d s%d p%v ceil=%v", x.Shape, k, stride, pads, ceil)
+		outs, _, err := nnRun(nnCase{op: "MaxPool", attrs: attrs, inputs: []*tensor.Tensor{x}})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		want, _ := poolReference(x, win, false, false)
+		nnCheckClose(t, what, outs[0], append([]int{x.Shape[0], x.Shape[1]}, win.out...), want, 0)
+	}
+}
