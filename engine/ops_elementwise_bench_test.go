@@ -45,6 +45,8 @@ func BenchmarkElementwise(b *testing.B) {
 	perChannel := randomFloats(3, 64, 1, 1)
 	b.Run("Add/same", func(b *testing.B) { benchNode(b, 13, "Add", []*tensor.Tensor{x, same}) })
 	b.Run("Add/per-channel", func(b *testing.B) { benchNode(b, 13, "Add", []*tensor.Tensor{x, perChannel}) })
+	b.Run("Mul/same", func(b *testing.B) { benchNode(b, 13, "Mul", []*tensor.Tensor{x, same}) })
+	b.Run("Mul/per-channel", func(b *testing.B) { benchNode(b, 13, "Mul", []*tensor.Tensor{x, randomFloats(3, 1, 64, 1, 1)}) }) // squeeze-excitation
 	b.Run("Mul/scalar", func(b *testing.B) { benchNode(b, 13, "Mul", []*tensor.Tensor{x, floats(nil, 2)}) })
 	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Exp", "Erf", "HardSwish"} {
 		b.Run(op, func(b *testing.B) { benchNode(b, 14, op, []*tensor.Tensor{x}) })
