@@ -386,6 +386,9 @@ func tiledTranspose[W word](p *walkPlan, src, dst []W) {
 	})
 }
 
+// concatParallelBytes is the least output of a Concat worth a core of its own.
+const concatParallelBytes = 256 << 10
+
 // buildConcat builds Concat along attribute axis (negative from opset 11).
 func buildConcat(n *Node, in []Info) (*Build, error) {
 	if err := needInputs(n, in, 1, -1); err != nil {
@@ -429,6 +432,21 @@ func buildConcat(n *Node, in []Info) (*Build, error) {
 		Outputs: []Info{{DType: dt, Shape: out}},
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
 			dst := bytesOf(out[0])
+			if outer == 1 {
+				// One contiguous block per input (channels of a batch-1 NCHW tensor): one memmove
+				// each, with a large output split into byte ranges, one per core.
+				nnParallelRange(len(dst), concatParallelBytes, func(lo, hi int) {
+					at := 0
+					for _, t := range in {
+						src := bytesOf(t)
+						if a, b := max(lo, at), min(hi, at+len(src)); a < b {
+							copy(dst[a:b], src[a-at:b-at])
+						}
+						at += len(src)
+					}
+				})
+				return nil
+			}
 			rowOut := out[0].Shape[axis] * inner
 			at := 0
 			for _, t := range in {

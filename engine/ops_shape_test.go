@@ -268,3 +268,22 @@ func TestCastDirections(t *testing.T) {
 	got = nodeRun{opset: 13, op: "Cast", inputs: []*tensor.Tensor{b}, attrs: []*onnxpb.AttributeProto{graph.IntAttr("to", int64(tensor.Float))}}.mustRun(t)
 	expectValues(t, "Cast bool to float", got, []int{2}, seq(1, 0))
 }
+
+// TestConcatChannelsLarge covers the batch-1 channel Concat split over cores, with inputs of
+// uneven sizes so the split falls inside an input.
+func TestConcatChannelsLarge(t *testing.T) {
+	var inputs []*tensor.Tensor
+	var want []float64
+	next := 0.0
+	for _, c := range []int{64, 3, 128, 37} {
+		x := &tensor.Tensor{DType: tensor.Float, Shape: []int{1, c, 28, 28}, F32: make([]float32, c*28*28)}
+		for i := range x.F32 {
+			x.F32[i] = float32(next)
+			want = append(want, next)
+			next++
+		}
+		inputs = append(inputs, x)
+	}
+	got := nodeRun{opset: 13, op: "Concat", inputs: inputs, attrs: []*onnxpb.AttributeProto{graph.IntAttr("axis", 1)}}.mustRun(t)
+	expectValues(t, "Concat", got, []int{1, 232, 28, 28}, want)
+}
