@@ -288,53 +288,40 @@ func (p *poolPlan) same3x3() bool {
 	return true
 }
 
-// poolMax3x3Same pools a run of planes with whole-run vector passes: the horizontal maxima of
-// all the planes' rows laid end to end as one flat run (then the two edge columns of each row
-// fixed), and the vertical maxima as maxima of that run shifted by a row (then the first and
-// last row of each plane fixed). Small planes thus cost a few calls per run of planes instead of
-// a few per row.
+// poolMax3x3Same pools each plane with whole-plane vector passes: the horizontal maxima of the
+// plane as one flat run (then the two edge columns of each row fixed), and the vertical maxima
+// as maxima of the plane shifted by a row. Small planes thus cost a few calls instead of a few
+// per row.
 func poolMax3x3Same(p *poolPlan, x, y []float32) {
 	h, w := p.axes[0].inLen, p.axes[1].inLen
 	n := h * w
-	batch := 1
-	if w < 16 {
-		batch = max(1, 4096/n) // planes per pass, which stay in L1
-	}
-	nnParallelRange(p.planes, max(1, 16384/n), func(lo, hi int) {
-		buf := make([]float32, min(batch, hi-lo)*n)
-		for b := lo; b < hi; b += batch {
-			poolMax3x3SameRun(x[b*n:min(b+batch, hi)*n], y[b*n:min(b+batch, hi)*n], buf, h, w)
+	nnParallelRange(p.planes, max(1, nnMinParallelWork/n), func(lo, hi int) {
+		rowMax := make([]float32, n)
+		for pl := lo; pl < hi; pl++ {
+			in, out := x[pl*n:(pl+1)*n], y[pl*n:(pl+1)*n]
+			inner := rowMax[1 : n-1]
+			done := poolMax3Vector(inner, in)
+			for i := done; i < len(inner); i++ {
+				inner[i] = max(in[i], in[i+1], in[i+2])
+			}
+			for r := 0; r < h; r++ {
+				row := in[r*w : (r+1)*w]
+				rowMax[r*w] = max(row[0], row[1])
+				rowMax[r*w+w-1] = max(row[w-2], row[w-1])
+			}
+			copy(out[:w], rowMax[:w])
+			poolMaxInto(out[:w], rowMax[w:2*w])
+			if h > 2 {
+				middle := out[w : (h-1)*w]
+				copy(middle, rowMax[:(h-2)*w])
+				poolMaxInto(middle, rowMax[w:(h-1)*w])
+				poolMaxInto(middle, rowMax[2*w:])
+			}
+			last := out[(h-1)*w:]
+			copy(last, rowMax[(h-1)*w:])
+			poolMaxInto(last, rowMax[(h-2)*w:(h-1)*w])
 		}
 	})
-}
-
-// poolMax3x3SameRun pools the whole planes of h by w in `in` into `out`, with scratch rowMax.
-func poolMax3x3SameRun(in, out, rowMax []float32, h, w int) {
-	n := h * w
-	size := len(in)
-	rowMax = rowMax[:size]
-	inner := rowMax[1 : size-1]
-	done := poolMax3Vector(inner, in)
-	for i := done; i < len(inner); i++ {
-		inner[i] = max(in[i], in[i+1], in[i+2])
-	}
-	for r := 0; r < size; r += w {
-		rowMax[r] = max(in[r], in[r+1])
-		rowMax[r+w-1] = max(in[r+w-2], in[r+w-1])
-	}
-	if size > 2*w {
-		middle := out[w : size-w]
-		copy(middle, rowMax[:size-2*w])
-		poolMaxInto(middle, rowMax[w:size-w])
-		poolMaxInto(middle, rowMax[2*w:])
-	}
-	for pl := 0; pl < size; pl += n {
-		first, last := out[pl:pl+w], out[pl+n-w:pl+n]
-		copy(first, rowMax[pl:pl+w])
-		poolMaxInto(first, rowMax[pl+w:pl+2*w])
-		copy(last, rowMax[pl+n-w:pl+n])
-		poolMaxInto(last, rowMax[pl+n-2*w:pl+n-w])
-	}
 }
 
 // poolMaxInto sets dst[i] = max(dst[i], src[i]).
