@@ -75,6 +75,7 @@ type step struct {
 	views   map[int]int
 	macs    int64
 	release []int // owner slots whose buffers go back to the pool after this step
+	clear   []int // intermediate slots sharing those buffers, dropped after this step
 	reads   []int // slots the node's subgraphs read
 }
 
@@ -205,11 +206,9 @@ func (p *Program) run(inputs map[string]*tensor.Tensor, outer func(string) *tens
 		if !p.keepAll {
 			for _, owner := range st.release {
 				pool.put(vals[owner])
-				for j := range vals {
-					if p.slots[j].owner == owner && p.slots[j].kind == slotIntermediate {
-						vals[j] = nil
-					}
-				}
+			}
+			for _, j := range st.clear {
+				vals[j] = nil
 			}
 		}
 	}
@@ -673,12 +672,19 @@ func (c *compiler) planLifetimes() {
 			}
 		}
 	}
+	sharers := map[int][]int{} // owner -> intermediate slots viewing its buffer
+	for j, sl := range p.slots {
+		if sl.kind == slotIntermediate {
+			sharers[sl.owner] = append(sharers[sl.owner], j)
+		}
+	}
 	for owner, si := range last {
 		if p.slots[owner].kind != slotIntermediate || outputs[owner] {
 			continue
 		}
 		p.slots[owner].lastUse = si
 		p.steps[si].release = append(p.steps[si].release, owner)
+		p.steps[si].clear = append(p.steps[si].clear, sharers[owner]...)
 	}
 }
 
