@@ -13,11 +13,9 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
-	"google.golang.org/protobuf/proto"
 )
 
 // Options control one conversion.
@@ -145,7 +143,7 @@ func convert(path string, opts Options, res *Result) error {
 		return err
 	}
 	original.InputDefaultsAreConstant = opts.FreezeInputDefaults
-	rewritten, err := Copy(original)
+	rewritten, err := original.Copy()
 	if err != nil {
 		return err
 	}
@@ -256,36 +254,6 @@ func refuseOverwrite(in, out string) error {
 		return &UsageError{fmt.Errorf("the output %s is the input file; fcconv never overwrites its input, choose another -o", out)}
 	}
 	return nil
-}
-
-// Copy makes an editable copy of a model: nodes, value infos and metadata are cloned; initializer
-// messages are shared (passes never modify an initializer in place, they add new ones), so a copy
-// of a 500 MB model costs little memory.
-func Copy(m *graph.Model) (*graph.Model, error) {
-	mp := proto.Clone(withoutGraph(m.Proto)).(*onnxpb.ModelProto)
-	gp := &onnxpb.GraphProto{}
-	src := m.Proto.Graph
-	inits := src.Initializer
-	src.Initializer = nil
-	proto.Merge(gp, src)
-	src.Initializer = inits
-	gp.Initializer = append([]*onnxpb.TensorProto{}, inits...)
-	mp.Graph = gp
-	c, err := graph.NewModel(mp, m.Dir)
-	if err != nil {
-		return nil, err
-	}
-	c.Path, c.InputDefaultsAreConstant = m.Path, m.InputDefaultsAreConstant
-	return c, nil
-}
-
-func withoutGraph(mp *onnxpb.ModelProto) *onnxpb.ModelProto {
-	shallow := &onnxpb.ModelProto{}
-	g := mp.Graph
-	mp.Graph = nil
-	proto.Merge(shallow, mp)
-	mp.Graph = g
-	return shallow
 }
 
 // compileShapes infers shapes and MACs without preparing the model to run.

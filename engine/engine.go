@@ -10,7 +10,6 @@ package engine
 import (
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/fcconv/fcconv/graph"
@@ -372,11 +371,11 @@ func (c *compiler) lookup(name string) (Info, bool) {
 
 func (c *compiler) addNode(n *graph.Node) error {
 	if n.Domain() != "" {
-		return &UnsupportedOpError{Op: n.OpType(), Domain: n.Domain(), Node: nodeName(n)}
+		return &UnsupportedOpError{Op: n.OpType(), Domain: n.Domain(), Node: n.DisplayName()}
 	}
 	build, ok := builders[n.OpType()]
 	if !ok {
-		return &UnsupportedOpError{Op: n.OpType(), Node: nodeName(n)}
+		return &UnsupportedOpError{Op: n.OpType(), Node: n.DisplayName()}
 	}
 	ins := make([]int, len(n.Inputs()))
 	infos := make([]Info, len(n.Inputs()))
@@ -711,13 +710,6 @@ func countPresent(names []string) int {
 		}
 	}
 	return n
-}
-
-func nodeName(n *graph.Node) string {
-	if n.Name() != "" {
-		return n.Name()
-	}
-	return strings.Join(n.Outputs(), ",")
 }
 
 // bufferPool recycles intermediate buffers of one run by element type and length.

@@ -353,3 +353,26 @@ func (m *Model) SetMetadata(key, value string) {
 	}
 	m.Proto.MetadataProps = append(m.Proto.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(key), Value: proto.String(value)})
 }
+
+// Copy makes an editable copy of the model: nodes, value infos and metadata are cloned; initializer
+// messages are shared, because edits never modify an initializer in place (they add new ones), so a
+// copy of a 500 MB model costs little memory. The copy reads external data from the same folder.
+func (m *Model) Copy() (*Model, error) {
+	src := m.Proto
+	g := src.Graph
+	src.Graph = nil
+	mp := proto.Clone(src).(*onnxpb.ModelProto)
+	src.Graph = g
+	inits := g.Initializer
+	g.Initializer = nil
+	gp := proto.Clone(g).(*onnxpb.GraphProto)
+	g.Initializer = inits
+	gp.Initializer = append([]*onnxpb.TensorProto{}, inits...)
+	mp.Graph = gp
+	c, err := NewModel(mp, m.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c.Path, c.InputDefaultsAreConstant = m.Path, m.InputDefaultsAreConstant
+	return c, nil
+}

@@ -212,3 +212,11 @@ func (g *Graph) Walk(fn func(*Node)) {
 		}
 	}
 }
+
+// DisplayName names the node for reports: its name, or its first output when it has none.
+func (n *Node) DisplayName() string {
+	if n.Name() != "" {
+		return n.Name()
+	}
+	return n.Output(0)
+}

@@ -174,7 +174,7 @@ func (s *Summary) countMACs(g *graph.Graph, prog *engine.Program) {
 		if m := macs[n]; m > 0 {
 			s.MACs += m
 			s.MACsByOp[n.OpType()] += m
-			s.NodeMACs = append(s.NodeMACs, NodeMACs{Node: nodeName(n), Op: n.OpType(), MACs: m})
+			s.NodeMACs = append(s.NodeMACs, NodeMACs{Node: n.DisplayName(), Op: n.OpType(), MACs: m})
 		}
 	}
 }
@@ -191,7 +191,7 @@ func (s *Summary) describeConvs(g *graph.Graph, prog *engine.Program) {
 			continue
 		}
 		s.Convs = append(s.Convs, ConvLayer{
-			Node: nodeName(n), CIn: x.Shape[1], COut: w.Shape[0], Kernel: w.Shape[2:],
+			Node: n.DisplayName(), CIn: x.Shape[1], COut: w.Shape[0], Kernel: w.Shape[2:],
 			Group: n.AttrInt("group", 1), MACs: macs[n],
 		})
 	}
@@ -220,14 +220,14 @@ func (s *Summary) describeFCs(m *graph.Model, eo engine.Options, scope string, p
 		if n.OpType() != "Gemm" && n.OpType() != "MatMul" {
 			continue
 		}
-		fc, ok := verdicts[nodeName(n)]
+		fc, ok := verdicts[n.DisplayName()]
 		if !ok {
 			fc.Reason = "not a fully-connected layer with constant weights"
 			if prog == nil {
 				fc.Reason = "shapes unknown: " + s.ShapeError
 			}
 		}
-		fc.Node, fc.Op = nodeName(n), n.OpType()
+		fc.Node, fc.Op = n.DisplayName(), n.OpType()
 		if prog != nil {
 			if info, ok := prog.Info(n.Input(0)); ok {
 				fc.InputShape = info.Shape
@@ -248,11 +248,4 @@ func (s *Summary) TopOps() []string {
 	}
 	sort.Slice(ops, func(i, j int) bool { return s.MACsByOp[ops[i]] > s.MACsByOp[ops[j]] })
 	return ops
-}
-
-func nodeName(n *graph.Node) string {
-	if n.Name() != "" {
-		return n.Name()
-	}
-	return n.Output(0)
 }

@@ -96,7 +96,7 @@ type convSite struct {
 // layerSample is a conv's input and reference output on one measurement input.
 type layerSample struct{ in, out *tensor.Tensor }
 
-func (s *convSite) name() string { return displayName(s.node) }
+func (s *convSite) name() string { return s.node.DisplayName() }
 
 func (s *convSite) fullRank() int { return min(s.cin, s.cout*s.taps) }
 
@@ -345,7 +345,7 @@ func ones(n int) []int {
 // reducing conv is inserted before it, and n itself keeps its name, output, bias and attributes but
 // reads the reduced activation with the new weight. It returns the new node's name.
 func factoriseConv(g *graph.Graph, n *graph.Node, reduce, expand *tensor.Tensor, strideReduced bool) (string, error) {
-	base := displayName(n)
+	base := n.DisplayName()
 	reduceW := g.AddInitializer(base+"_reduce_weight", reduce)
 	expandW := g.AddInitializer(base+"_expand_weight", expand)
 	mid := g.UniqueName(n.Output(0) + "_bottleneck")

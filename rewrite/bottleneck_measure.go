@@ -322,7 +322,7 @@ func floatValueInfo(name string, shape []int) *onnxpb.ValueInfoProto {
 // modelError measures the whole model with the given layers factorised: the worst output's largest
 // |got - want| relative to its largest |want| (verify's MaxRelError), over the measurement inputs.
 func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
-	m, err := copyModel(env.ctx.Model)
+	m, err := env.ctx.Model.Copy()
 	if err != nil {
 		return 0, err
 	}
@@ -362,27 +362,4 @@ func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
 		worst = max(worst, rep.MaxRelError)
 	}
 	return worst, nil
-}
-
-// copyModel makes an editable copy of a model's main graph for trial rewrites; initializer messages
-// are shared (rewrites add initializers, they never modify one).
-func copyModel(m *graph.Model) (*graph.Model, error) {
-	src := m.Proto
-	shallow := &onnxpb.ModelProto{}
-	g := src.Graph
-	src.Graph = nil
-	proto.Merge(shallow, src)
-	src.Graph = g
-	inits := g.Initializer
-	g.Initializer = nil
-	gp := proto.Clone(g).(*onnxpb.GraphProto)
-	g.Initializer = inits
-	gp.Initializer = append([]*onnxpb.TensorProto{}, inits...)
-	shallow.Graph = gp
-	c, err := graph.NewModel(shallow, m.Dir)
-	if err != nil {
-		return nil, err
-	}
-	c.InputDefaultsAreConstant = m.InputDefaultsAreConstant
-	return c, nil
 }

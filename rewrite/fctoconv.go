@@ -488,7 +488,7 @@ func (p *fcPlanner) checkFC(n *graph.Node) (*fcPlan, string) {
 			fc.bias = c
 			fc.out = fc.add.Output(0)
 			fc.macs += p.ctx.MACs(fc.add)
-			fc.notes = append(fc.notes, fmt.Sprintf("bias Add %q folded", displayName(fc.add)))
+			fc.notes = append(fc.notes, fmt.Sprintf("bias Add %q folded", fc.add.DisplayName()))
 		}
 	}
 	return fc, ""
@@ -684,7 +684,7 @@ func (p *fcPlanner) source(name string) (*lval, string) {
 		}
 		rep := []int{shape[0], shape[2], shape[1], 1}
 		if prod != nil && prod.OpType() == "Transpose" && permIs(prod, 0, 2, 1) {
-			return p.newSource(kUnsqueeze, name, prod.Input(0), prod, layoutSeq, shape, rep, "Unsqueeze of the [B,C,T] before "+displayName(prod)), ""
+			return p.newSource(kUnsqueeze, name, prod.Input(0), prod, layoutSeq, shape, rep, "Unsqueeze of the [B,C,T] before "+prod.DisplayName()), ""
 		}
 		return p.newSource(kSeqIn, name, name, nil, layoutSeq, shape, rep, "Transpose(0,2,1) and Unsqueeze(3)"), ""
 	case 4:
@@ -694,7 +694,7 @@ func (p *fcPlanner) source(name string) (*lval, string) {
 		}
 		rep := []int{shape[0], shape[3], shape[1], shape[2]}
 		if prod != nil && prod.OpType() == "Transpose" && permIs(prod, 0, 2, 3, 1) {
-			return p.newSource(kSame, name, prod.Input(0), prod, layoutNHWC, shape, rep, "the NCHW map before "+displayName(prod)), ""
+			return p.newSource(kSame, name, prod.Input(0), prod, layoutNHWC, shape, rep, "the NCHW map before "+prod.DisplayName()), ""
 		}
 		return p.newSource(kTransposeIn, name, name, nil, layoutNHWC, shape, rep, "Transpose(0,3,1,2)"), ""
 	}
@@ -745,7 +745,7 @@ func (p *fcPlanner) headEntry(name string, shape []int, prod *graph.Node) (*lval
 		if axis != 1 {
 			return nil, fmt.Sprintf("input %q comes from Flatten %q with axis=%d: it does not flatten each image's map "+
 				"(only axis=1 does); re-export with flatten(1), or use --scope all to convert the FC on the 2-D matrix as is",
-				name, displayName(prod), prod.AttrInt("axis", 1))
+				name, prod.DisplayName(), prod.AttrInt("axis", 1))
 		}
 		switch len(xs) {
 		case 4:
@@ -755,7 +755,7 @@ func (p *fcPlanner) headEntry(name string, shape []int, prod *graph.Node) (*lval
 			return p.lift(x)
 		}
 		return nil, fmt.Sprintf("input %q comes from Flatten %q of a %d-D tensor %v, not an NxCxHxW map; use --scope all to convert it",
-			name, displayName(prod), len(xs), xs)
+			name, prod.DisplayName(), len(xs), xs)
 	case "Reshape":
 		switch {
 		case len(xs) == 4 && xs[0] == shape[0] && shape[1] == xs[1]*xs[2]*xs[3]:
@@ -765,16 +765,16 @@ func (p *fcPlanner) headEntry(name string, shape []int, prod *graph.Node) (*lval
 			return p.lift(x)
 		}
 		return nil, fmt.Sprintf("input %q comes from Reshape %q of %v to %v, which is not a flatten of an NxCxHxW map to [N,C*H*W]; "+
-			"use --scope all to convert the FC as is", name, displayName(prod), xs, shape)
+			"use --scope all to convert the FC as is", name, prod.DisplayName(), xs, shape)
 	case "Squeeze":
 		if len(xs) == 4 && xs[2] == 1 && xs[3] == 1 && xs[0] == shape[0] && xs[1] == shape[1] {
 			return p.newSource(kSame, name, x, prod, layoutFlat, shape, xs, fmt.Sprintf("Squeeze of a pooled %dx1x1 map", xs[1])), ""
 		}
-		return nil, fmt.Sprintf("input %q comes from Squeeze %q of %v, not of a pooled [N,C,1,1] map; use --scope all", name, displayName(prod), xs)
+		return nil, fmt.Sprintf("input %q comes from Squeeze %q of %v, not of a pooled [N,C,1,1] map; use --scope all", name, prod.DisplayName(), xs)
 	case "ReduceMean", "ReduceMax":
 		axes, reason := reduceAxes(p.g, prod, len(xs))
 		if reason != "" {
-			return nil, fmt.Sprintf("input %q comes from %s %q: %s", name, prod.OpType(), displayName(prod), reason)
+			return nil, fmt.Sprintf("input %q comes from %s %q: %s", name, prod.OpType(), prod.DisplayName(), reason)
 		}
 		if prod.AttrInt("keepdims", 1) == 0 {
 			switch {
@@ -787,7 +787,7 @@ func (p *fcPlanner) headEntry(name string, shape []int, prod *graph.Node) (*lval
 			}
 		}
 		return nil, fmt.Sprintf("input %q comes from %s %q over axes %v of %v, not a global pooling of an NxCxHxW map "+
-			"(axes [2,3], keepdims=0); use --scope all", name, prod.OpType(), displayName(prod), axes, xs)
+			"(axes [2,3], keepdims=0); use --scope all", name, prod.OpType(), prod.DisplayName(), axes, xs)
 	}
 	return nil, p.notEntry(name, prod)
 }
@@ -1110,9 +1110,9 @@ func (p *fcPlanner) report() {
 	}
 	for _, ln := range p.fcs {
 		fc := ln.fc
-		replaced := []string{displayName(fc.n)}
+		replaced := []string{fc.n.DisplayName()}
 		if fc.add != nil {
-			replaced = append(replaced, displayName(fc.add))
+			replaced = append(replaced, fc.add.DisplayName())
 		}
 		c, kh, kw := ln.kernel()
 		in := ln.ins[0].val
@@ -1128,7 +1128,7 @@ func (p *fcPlanner) report() {
 		}
 		created := append([]string{}, ln.created...)
 		if len(created) == 0 {
-			created = []string{displayName(fc.n) + "_conv"}
+			created = []string{fc.n.DisplayName() + "_conv"}
 		}
 		created = append(created, extra[ln]...)
 		p.ctx.Applied(Application{

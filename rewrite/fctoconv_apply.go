@@ -94,7 +94,7 @@ func (p *fcPlanner) dropStaleValueInfo() {
 // nodeBase names new nodes after the original node (or value) they stand for.
 func nodeBase(n *graph.Node, fallback string) string {
 	if n != nil {
-		return displayName(n)
+		return n.DisplayName()
 	}
 	return fallback
 }
@@ -248,7 +248,7 @@ func (p *fcPlanner) emitConv(ln *lnode) (string, error) {
 		}
 		inputs = append(inputs, bName)
 	}
-	return p.addNode(ln, "Conv", displayName(fc.n)+"_conv", inputs, graph.IntsAttr("kernel_shape", int64(kh), int64(kw)))
+	return p.addNode(ln, "Conv", fc.n.DisplayName()+"_conv", inputs, graph.IntsAttr("kernel_shape", int64(kh), int64(kw)))
 }
 
 // convWeight is W[m,k] = alpha * B'[k,m] laid out as [M,C,kh,kw] (k in C,H,W order). A weight

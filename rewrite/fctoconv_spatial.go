@@ -50,7 +50,7 @@ func (p *fcPlanner) spatialStructural() string {
 			if t, ok := g.Constant(prod.Input(1)); ok && sizeSpecific(t.Int64s()) {
 				return fmt.Sprintf("Reshape %q before the head has the constant shape %v, which fixes the input size "+
 					"(re-export reshapes with shapes computed from the input, e.g. without constant folding, or keep the fixed size)",
-					displayName(prod), t.Int64s())
+					prod.DisplayName(), t.Int64s())
 			}
 		}
 		stack = append(stack, prod.Inputs()...)
@@ -257,7 +257,7 @@ func (p *fcPlanner) spatial() error {
 		}
 		a.NewNodes = slices.DeleteFunc(a.NewNodes, func(n string) bool { return dropped[n] })
 		for _, b := range heads {
-			if b.fc != nil && slices.Contains(a.Replaced, displayName(b.fc.n)) {
+			if b.fc != nil && slices.Contains(a.Replaced, b.fc.n.DisplayName()) {
 				if a.Extra == nil {
 					a.Extra = map[string]any{}
 				}

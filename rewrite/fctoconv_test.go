@@ -736,7 +736,7 @@ func constantFCs(g *graph.Graph) []string {
 	var out []string
 	g.Walk(func(n *graph.Node) {
 		if (n.OpType() == "Gemm" || n.OpType() == "MatMul") && isConstChain(n.Graph, n.Input(1)) {
-			out = append(out, displayName(n))
+			out = append(out, n.DisplayName())
 		}
 	})
 	return out
@@ -990,7 +990,7 @@ func headsLeft(g *graph.Graph, left []string) []string {
 	for _, name := range left {
 		var n *graph.Node
 		for _, c := range g.Nodes {
-			if displayName(c) == name {
+			if c.DisplayName() == name {
 				n = c
 			}
 		}

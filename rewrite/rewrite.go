@@ -168,7 +168,7 @@ func (ctx *Context) Applied(a Application) {
 // Declined records a candidate left alone.
 func (ctx *Context) Declined(n *graph.Node, format string, args ...any) {
 	ctx.Report.Declined = append(ctx.Report.Declined, Decline{
-		Pass: ctx.pass.Name, Node: displayName(n), Op: n.OpType(), Reason: fmt.Sprintf(format, args...),
+		Pass: ctx.pass.Name, Node: n.DisplayName(), Op: n.OpType(), Reason: fmt.Sprintf(format, args...),
 	})
 }
 
@@ -199,14 +199,6 @@ func Run(m *graph.Model, passes []*Pass, opts Options, dryRun bool) (*Report, er
 		opts = ctx.Options // a pass may bind dims it made symbolic (fc-to-conv --spatial)
 	}
 	return report, nil
-}
-
-// displayName names a node for reports: its name, or its first output when unnamed.
-func displayName(n *graph.Node) string {
-	if n.Name() != "" {
-		return n.Name()
-	}
-	return n.Output(0)
 }
 
 // MACsSaved sums the MACs before and after over all applications.
