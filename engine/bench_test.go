@@ -141,6 +141,16 @@ func BenchmarkMaxPool(b *testing.B) {
 	b.SetBytes(int64(4 * x.Len()))
 }
 
+// convTimeKey names a conv by its kind and output size, for FCCONV_OPTIMES=conv.
+func convTimeKey(in []Info, build *Build) string {
+	w, y := in[1].Shape, build.Outputs[0].Shape
+	kind := "conv"
+	if len(w) > 1 && w[1] == 1 && len(in[0].Shape) > 1 && in[0].Shape[1] > 1 {
+		kind = "dw"
+	}
+	return fmt.Sprintf("%s%v>%v", kind, w[1:], y[1:])
+}
+
 // TestZooOpTimes prints, per zoo model, the wall time each op type takes in a run (the sum over
 // its nodes), when FCCONV_OPTIMES is set: a quick way to see which ops to work on.
 func TestZooOpTimes(t *testing.T) {
@@ -149,6 +159,7 @@ func TestZooOpTimes(t *testing.T) {
 	}
 	var mu sync.Mutex
 	spent := map[string]time.Duration{}
+	macs := map[string]int64{} // per conv key, for FCCONV_OPTIMES=conv
 	saved := map[string]Builder{}
 	for op, b := range builders {
 		saved[op] = b
@@ -158,6 +169,12 @@ func TestZooOpTimes(t *testing.T) {
 				return build, err
 			}
 			kernel, op := build.Kernel, n.OpType()
+			if op == "Conv" && os.Getenv("FCCONV_OPTIMES") == "conv" {
+				op = convTimeKey(in, build)
+				mu.Lock()
+				macs[op] += build.MACs
+				mu.Unlock()
+			}
 			build.Kernel = func(rc *RunContext, ins, outs []*tensor.Tensor) error {
 				start := time.Now()
 				err := kernel(rc, ins, outs)
@@ -175,6 +192,7 @@ func TestZooOpTimes(t *testing.T) {
 		}
 	}()
 	for _, dir := range zooDirs(t) {
+		clear(macs)
 		zm := loadZooModel(t, dir)
 		const runs = 20
 		clear(spent)
@@ -190,6 +208,19 @@ func TestZooOpTimes(t *testing.T) {
 			lines = append(lines, fmt.Sprintf("%s %.2fms", op, float64(d/runs)/1e6))
 		}
 		sort.Strings(lines)
+		if os.Getenv("FCCONV_OPTIMES") == "conv" {
+			lines = lines[:0]
+			for op, d := range spent {
+				rate := ""
+				if macs[op] > 0 {
+					rate = fmt.Sprintf(" %6.1f GFLOPS", 2*float64(macs[op])*runs/float64(d))
+				}
+				lines = append(lines, fmt.Sprintf("%8.3fms%s %s", float64(d/runs)/1e6, rate, op))
+			}
+			sort.Sort(sort.Reverse(sort.StringSlice(lines)))
+			t.Logf("%s: %.2fms per run:\n%s", filepath.Base(dir), float64(total)/1e6, strings.Join(lines, "\n"))
+			continue
+		}
 		t.Logf("%s: %.2fms per run: %s", filepath.Base(dir), float64(total)/1e6, strings.Join(lines, ", "))
 	}
 }

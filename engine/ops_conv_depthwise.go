@@ -15,9 +15,10 @@ import "unsafe"
 type depthwisePlan struct {
 	*convShape
 	*convPhases
-	mult    int // output channels per input channel
-	wideLen int // wide outputs computed per plane: wideCols rounded up to whole vectors
-	scratch *nnScratch
+	mult    int              // output channels per input channel
+	wideLen int              // wide outputs computed per plane: wideCols rounded up to whole vectors
+	scratch *nnScratch       // phase planes and wide output; for the direct kernel, the staging plane
+	direct  *depthwiseDirect // the direct AVX-512 kernel, when it applies
 }
 
 // depthwiseSlack is how far past the wide positions the vector kernel may read and write.
@@ -25,6 +26,10 @@ const depthwiseSlack = 64
 
 func newDepthwisePlan(s *convShape) *depthwisePlan {
 	p := &depthwisePlan{convShape: s, convPhases: newConvPhases(s.win), mult: s.coutG}
+	if p.direct = newDepthwiseDirect(s.win); p.direct != nil {
+		p.scratch = newNNScratch(dwStagingFloats(p.oh * p.ow))
+		return p
+	}
 	p.wideLen = (p.wideCols + 7) &^ 7
 	// The phase planes (with slack for the reads past the last wide position), then the wide
 	// output plane.
@@ -33,6 +38,10 @@ func newDepthwisePlan(s *convShape) *depthwisePlan {
 }
 
 func (p *depthwisePlan) run(x, w, bias, y []float32) {
+	if p.direct != nil {
+		p.runDirect(x, w, bias, y)
+		return
+	}
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, len(p.tapOffsets)
 	planes := p.batch * p.cin
 	// Small planes go several to a task, so the per-task costs (scratch, scheduling) are spread.

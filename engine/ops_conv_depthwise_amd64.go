@@ -1,6 +1,10 @@
 package engine
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // depthwiseHasAVX2 selects the assembly row kernel.
 var depthwiseHasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -19,3 +23,12 @@ func depthwiseRowVector(out []float32, srcs []uintptr, w []float32, bias float32
 	depthwiseRowAVX2(&out[0], n, &srcs[0], &w[0], len(srcs), bias)
 	return n
 }
+
+// depthwiseDirectS1 and depthwiseDirectS2 compute one output plane of a direct depthwise conv of
+// horizontal stride 1 or 2 (see ops_conv_depthwise_direct.go); they need AVX-512.
+//
+//go:noescape
+func depthwiseDirectS1(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32)
+
+//go:noescape
+func depthwiseDirectS2(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32)

@@ -77,3 +77,329 @@ tap8:
 done:
 	VZEROUPPER
 	RET
+
+// The direct depthwise kernels (ops_conv_depthwise_direct.go). Register use:
+//   R15 descriptor, SI input plane, DI output plane, R8 taps, Z15 bias,
+//   R9 output rows left, R10 &rowStart[oy], CX vector index v in the row,
+//   BX input base of vector v, DX mask base of vector v, R13 entry pointer, R14 entries left,
+//   K6 store mask of a block's last vector.
+// Descriptor offsets: rows 0, vectors 8, rowBytes 16, lastMask 24, rowStart 32, entries 40,
+// masks 48, maskBytes 56. An entry is 12 bytes: tap, input offset, mask offset.
+//
+// A row's taps form one chain of dependent FMAs per vector, so the taps are spread over two
+// sets of accumulators (blocks of 4 vectors) or four (single vectors), summed at the end: the
+// FMA latency, not the loads, would otherwise bound the kernel.
+
+// dwStoreMask sets K6 to the row's last-vector mask when AX (vectors left) equals n, else all
+// lanes.
+#define dwStoreMask(n) \
+	MOVQ    $0xFFFF, R11 \
+	CMPQ    AX, $n \
+	CMOVQEQ 24(R15), R11 \
+	KMOVW   R11, K6
+
+// dwEntries sets R13 and R14 to the current row's entries.
+#define dwEntries \
+	MOVLQSX (R10), R13 \
+	MOVLQSX 4(R10), R14 \
+	SUBQ    R13, R14 \
+	LEAQ    (R13)(R13*2), R13 \
+	SHLQ    $2, R13 \
+	ADDQ    40(R15), R13
+
+// dwEntry decodes entry E (a byte offset from R13): Z8 = its tap weight, R11 = input offset,
+// R12 = its masks for the vector at DX.
+#define dwEntry(E) \
+	MOVLQSX      E+0(R13), AX \
+	VBROADCASTSS (R8)(AX*4), Z8 \
+	MOVLQSX      E+4(R13), R11 \
+	MOVLQSX      E+8(R13), R12 \
+	ADDQ         DX, R12
+
+// s1Load(j, z): z = input vector j of the block under its mask, zeros elsewhere.
+#define s1Load(j, z) \
+	KMOVW     (j*2)(R12), K1 \
+	VMOVUPS.Z (j*64)(BX)(R11*1), K1, z
+
+// s1Entry4 adds entry E's contribution to the block's four vectors in A0..A3.
+#define s1Entry4(E, A0, A1, A2, A3) \
+	dwEntry(E) \
+	s1Load(0, Z10) \
+	VFMADD231PS Z10, Z8, A0 \
+	s1Load(1, Z11) \
+	VFMADD231PS Z11, Z8, A1 \
+	s1Load(2, Z12) \
+	VFMADD231PS Z12, Z8, A2 \
+	s1Load(3, Z13) \
+	VFMADD231PS Z13, Z8, A3
+
+// s1Entry1 adds entry E's contribution to a single vector in A.
+#define s1Entry1(E, A) \
+	dwEntry(E) \
+	s1Load(0, Z10) \
+	VFMADD231PS Z10, Z8, A
+
+// s2Load(j, z): z = the even columns of the 32 read for vector j of the block, under its two
+// masks, zeros elsewhere.
+#define s2Load(j, z) \
+	KMOVW     (j*4)(R12), K1 \
+	KMOVW     (j*4+2)(R12), K2 \
+	VMOVUPS.Z (j*128)(BX)(R11*1), K1, z \
+	VMOVUPS.Z (j*128+64)(BX)(R11*1), K2, Z9 \
+	VPERMT2PS Z9, Z7, z
+
+#define s2Entry4(E, A0, A1, A2, A3) \
+	dwEntry(E) \
+	s2Load(0, Z10) \
+	VFMADD231PS Z10, Z8, A0 \
+	s2Load(1, Z11) \
+	VFMADD231PS Z11, Z8, A1 \
+	s2Load(2, Z12) \
+	VFMADD231PS Z12, Z8, A2 \
+	s2Load(3, Z13) \
+	VFMADD231PS Z13, Z8, A3
+
+#define s2Entry1(E, A) \
+	dwEntry(E) \
+	s2Load(0, Z10) \
+	VFMADD231PS Z10, Z8, A
+
+// Both kernels below have the same body, with their own load macros (s1Entry*, s2Entry*) and
+// shifts (input bytes per output vector: 64 or 128; mask bytes: 2 or 4).
+
+// dwEvens indexes the even lanes of two vectors, for VPERMT2PS.
+DATA dwEvens<>+0(SB)/4, $0
+DATA dwEvens<>+4(SB)/4, $2
+DATA dwEvens<>+8(SB)/4, $4
+DATA dwEvens<>+12(SB)/4, $6
+DATA dwEvens<>+16(SB)/4, $8
+DATA dwEvens<>+20(SB)/4, $10
+DATA dwEvens<>+24(SB)/4, $12
+DATA dwEvens<>+28(SB)/4, $14
+DATA dwEvens<>+32(SB)/4, $16
+DATA dwEvens<>+36(SB)/4, $18
+DATA dwEvens<>+40(SB)/4, $20
+DATA dwEvens<>+44(SB)/4, $22
+DATA dwEvens<>+48(SB)/4, $24
+DATA dwEvens<>+52(SB)/4, $26
+DATA dwEvens<>+56(SB)/4, $28
+DATA dwEvens<>+60(SB)/4, $30
+GLOBL dwEvens<>(SB), RODATA|NOPTR, $64
+
+// func depthwiseDirectS1(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32)
+TEXT ·depthwiseDirectS1(SB), NOSPLIT, $0-36
+	MOVQ         d+0(FP), R15
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         k+24(FP), R8
+	VBROADCASTSS bias+32(FP), Z15
+	VMOVUPS      dwEvens<>(SB), Z7
+	MOVQ         0(R15), R9
+	MOVQ         32(R15), R10
+s1row:
+	XORQ CX, CX
+s1block4:
+	MOVQ 8(R15), AX
+	SUBQ CX, AX
+	CMPQ AX, $4
+	JLT  s1block1
+	dwStoreMask(4)
+	MOVQ    CX, BX
+	SHLQ    $6, BX
+	ADDQ    SI, BX
+	MOVQ    CX, DX
+	SHLQ    $1, DX
+	ADDQ    48(R15), DX
+	dwEntries
+	VMOVAPS Z15, Z0
+	VMOVAPS Z15, Z1
+	VMOVAPS Z15, Z2
+	VMOVAPS Z15, Z3
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+s1pairs4:
+	CMPQ R14, $2
+	JLT  s1last4
+	s1Entry4(0, Z0, Z1, Z2, Z3)
+	s1Entry4(12, Z16, Z17, Z18, Z19)
+	ADDQ $24, R13
+	SUBQ $2, R14
+	JMP  s1pairs4
+s1last4:
+	TESTQ R14, R14
+	JEQ   s1store4
+	s1Entry4(0, Z0, Z1, Z2, Z3)
+s1store4:
+	VADDPS  Z16, Z0, Z0
+	VADDPS  Z17, Z1, Z1
+	VADDPS  Z18, Z2, Z2
+	VADDPS  Z19, Z3, Z3
+	MOVQ    CX, AX
+	SHLQ    $6, AX
+	ADDQ    DI, AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS Z2, 128(AX)
+	VMOVUPS Z3, K6, 192(AX)
+	ADDQ    $4, CX
+	JMP     s1block4
+s1block1:
+	TESTQ AX, AX
+	JEQ   s1nextrow
+	dwStoreMask(1)
+	MOVQ    CX, BX
+	SHLQ    $6, BX
+	ADDQ    SI, BX
+	MOVQ    CX, DX
+	SHLQ    $1, DX
+	ADDQ    48(R15), DX
+	dwEntries
+	VMOVAPS Z15, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+s1quads1:
+	CMPQ R14, $4
+	JLT  s1rest1
+	s1Entry1(0, Z0)
+	s1Entry1(12, Z1)
+	s1Entry1(24, Z2)
+	s1Entry1(36, Z3)
+	ADDQ $48, R13
+	SUBQ $4, R14
+	JMP  s1quads1
+s1rest1:
+	TESTQ R14, R14
+	JEQ   s1store1
+	s1Entry1(0, Z0)
+	ADDQ $12, R13
+	DECQ R14
+	JMP  s1rest1
+s1store1:
+	VADDPS  Z1, Z0, Z0
+	VADDPS  Z3, Z2, Z2
+	VADDPS  Z2, Z0, Z0
+	MOVQ    CX, AX
+	SHLQ    $6, AX
+	ADDQ    DI, AX
+	VMOVUPS Z0, K6, (AX)
+	INCQ    CX
+	JMP     s1block4
+s1nextrow:
+	ADDQ 16(R15), DI
+	ADDQ $4, R10
+	DECQ R9
+	JNZ  s1row
+	VZEROUPPER
+	RET
+
+// func depthwiseDirectS2(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32)
+TEXT ·depthwiseDirectS2(SB), NOSPLIT, $0-36
+	MOVQ         d+0(FP), R15
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         k+24(FP), R8
+	VBROADCASTSS bias+32(FP), Z15
+	VMOVUPS      dwEvens<>(SB), Z7
+	MOVQ         0(R15), R9
+	MOVQ         32(R15), R10
+s2row:
+	XORQ CX, CX
+s2block4:
+	MOVQ 8(R15), AX
+	SUBQ CX, AX
+	CMPQ AX, $4
+	JLT  s2block1
+	dwStoreMask(4)
+	MOVQ    CX, BX
+	SHLQ    $7, BX
+	ADDQ    SI, BX
+	MOVQ    CX, DX
+	SHLQ    $2, DX
+	ADDQ    48(R15), DX
+	dwEntries
+	VMOVAPS Z15, Z0
+	VMOVAPS Z15, Z1
+	VMOVAPS Z15, Z2
+	VMOVAPS Z15, Z3
+	VXORPS  Z16, Z16, Z16
+	VXORPS  Z17, Z17, Z17
+	VXORPS  Z18, Z18, Z18
+	VXORPS  Z19, Z19, Z19
+s2pairs4:
+	CMPQ R14, $2
+	JLT  s2last4
+	s2Entry4(0, Z0, Z1, Z2, Z3)
+	s2Entry4(12, Z16, Z17, Z18, Z19)
+	ADDQ $24, R13
+	SUBQ $2, R14
+	JMP  s2pairs4
+s2last4:
+	TESTQ R14, R14
+	JEQ   s2store4
+	s2Entry4(0, Z0, Z1, Z2, Z3)
+s2store4:
+	VADDPS  Z16, Z0, Z0
+	VADDPS  Z17, Z1, Z1
+	VADDPS  Z18, Z2, Z2
+	VADDPS  Z19, Z3, Z3
+	MOVQ    CX, AX
+	SHLQ    $6, AX
+	ADDQ    DI, AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	VMOVUPS Z2, 128(AX)
+	VMOVUPS Z3, K6, 192(AX)
+	ADDQ    $4, CX
+	JMP     s2block4
+s2block1:
+	TESTQ AX, AX
+	JEQ   s2nextrow
+	dwStoreMask(1)
+	MOVQ    CX, BX
+	SHLQ    $7, BX
+	ADDQ    SI, BX
+	MOVQ    CX, DX
+	SHLQ    $2, DX
+	ADDQ    48(R15), DX
+	dwEntries
+	VMOVAPS Z15, Z0
+	VXORPS  Z1, Z1, Z1
+	VXORPS  Z2, Z2, Z2
+	VXORPS  Z3, Z3, Z3
+s2quads1:
+	CMPQ R14, $4
+	JLT  s2rest1
+	s2Entry1(0, Z0)
+	s2Entry1(12, Z1)
+	s2Entry1(24, Z2)
+	s2Entry1(36, Z3)
+	ADDQ $48, R13
+	SUBQ $4, R14
+	JMP  s2quads1
+s2rest1:
+	TESTQ R14, R14
+	JEQ   s2store1
+	s2Entry1(0, Z0)
+	ADDQ $12, R13
+	DECQ R14
+	JMP  s2rest1
+s2store1:
+	VADDPS  Z1, Z0, Z0
+	VADDPS  Z3, Z2, Z2
+	VADDPS  Z2, Z0, Z0
+	MOVQ    CX, AX
+	SHLQ    $6, AX
+	ADDQ    DI, AX
+	VMOVUPS Z0, K6, (AX)
+	INCQ    CX
+	JMP     s2block4
+s2nextrow:
+	ADDQ 16(R15), DI
+	ADDQ $4, R10
+	DECQ R9
+	JNZ  s2row
+	VZEROUPPER
+	RET

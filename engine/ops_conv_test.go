@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"unsafe"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
@@ -247,11 +248,50 @@ func TestConvInteger(t *testing.T) {
 	nnCheckClose(t, "ConvInteger", outs[0], shape, want, 0)
 }
 
+// TestConvDepthwiseDirect compares depthwise convs of planes up to several vectors wide (the
+// direct AVX-512 kernel's 4-vector blocks, its single vectors and masked row ends) with the
+// reference, and the same convs through the phase-plane method.
+func TestConvDepthwiseDirect(t *testing.T) {
+	r := rand.New(rand.NewSource(16))
+	var cases []convConfig
+	for range 60 {
+		g := 1 + r.Intn(5)
+		c := convConfig{batch: 1 + r.Intn(2), cin: g + 1, group: g + 1, bias: r.Intn(3) > 0, constW: r.Intn(4) > 0}
+		c.cout = c.cin * (1 + r.Intn(2))
+		rank := 1 + r.Intn(2)
+		for d := 0; d < rank; d++ {
+			k := 1 + r.Intn(5)
+			c.kernel = append(c.kernel, k)
+			c.stride = append(c.stride, 1+r.Intn(2))
+			c.dilation = append(c.dilation, 1+r.Intn(2))
+			c.padBegin = append(c.padBegin, r.Intn(k))
+			c.padEnd = append(c.padEnd, r.Intn(k))
+			size := (k-1)*c.dilation[d] + 1 + r.Intn(12)
+			if d == rank-1 {
+				size += r.Intn(140) // rows of 1 to 10 vectors
+			}
+			c.in = append(c.in, size)
+		}
+		cases = append(cases, c)
+	}
+	for _, direct := range []bool{true, false} {
+		if direct && !depthwiseDirectEnabled {
+			continue // no AVX-512 here
+		}
+		saved := depthwiseDirectEnabled
+		depthwiseDirectEnabled = direct
+		for _, c := range cases {
+			runConvConfig(t, r, c)
+		}
+		depthwiseDirectEnabled = saved
+	}
+}
+
 // TestConvDepthwiseWithoutVectorKernel runs the depthwise cases on the portable Go loop too.
 func TestConvDepthwiseWithoutVectorKernel(t *testing.T) {
-	saved := depthwiseHasAVX2
-	depthwiseHasAVX2 = false
-	defer func() { depthwiseHasAVX2 = saved }()
+	saved, savedDirect := depthwiseHasAVX2, depthwiseDirectEnabled
+	depthwiseHasAVX2, depthwiseDirectEnabled = false, false
+	defer func() { depthwiseHasAVX2, depthwiseDirectEnabled = saved, savedDirect }()
 	r := rand.New(rand.NewSource(15))
 	for _, c := range []convConfig{
 		{batch: 1, cin: 3, cout: 6, group: 3, in: []int{13, 11}, kernel: []int{3, 3}, stride: []int{2, 2}, padBegin: []int{1, 0}, padEnd: []int{1, 2}, bias: true, constW: true},
@@ -259,5 +299,42 @@ func TestConvDepthwiseWithoutVectorKernel(t *testing.T) {
 		{batch: 1, cin: 5, cout: 5, group: 5, in: []int{30}, kernel: []int{3}, stride: []int{3}, bias: true},
 	} {
 		runConvConfig(t, r, c)
+	}
+}
+
+// TestConvDepthwiseStaged runs a depthwise conv whose input and output planes sit at the same
+// page offsets, which the direct kernel computes through its staging plane, and compares it with
+// the same conv on unaligned tensors.
+func TestConvDepthwiseStaged(t *testing.T) {
+	if !depthwiseDirectEnabled {
+		t.Skip("no AVX-512: the direct kernel does not run")
+	}
+	r := rand.New(rand.NewSource(17))
+	x := nnRandom(r, 1, 8, 7, 7)
+	w := nnRandom(r, 8, 1, 3, 3)
+	bias := nnRandom(r, 8)
+	attrs := []*onnxpb.AttributeProto{graph.IntAttr("group", 8), nnAttrInts("pads", 1, 1, 1, 1)}
+	outs, build, err := nnRun(nnCase{op: "Conv", attrs: attrs, inputs: []*tensor.Tensor{x, w, bias}, constant: []bool{false, true, true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageAligned := func(n int) []float32 {
+		buf := make([]float32, n+1024)
+		skip := int((4096 - uintptr(unsafe.Pointer(&buf[0]))%4096) % 4096 / 4)
+		return buf[skip : skip+n]
+	}
+	xa := &tensor.Tensor{DType: tensor.Float, Shape: x.Shape, F32: pageAligned(len(x.F32))}
+	copy(xa.F32, x.F32)
+	ya := &tensor.Tensor{DType: tensor.Float, Shape: outs[0].Shape, F32: pageAligned(len(outs[0].F32))}
+	if !dwAliases(xa.F32, ya.F32) {
+		t.Fatal("page-aligned planes do not count as aliasing")
+	}
+	if err := build.Kernel(nil, []*tensor.Tensor{xa, w, bias}, []*tensor.Tensor{ya}); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range outs[0].F32 {
+		if ya.F32[i] != v {
+			t.Fatalf("staged output %d = %v, want %v", i, ya.F32[i], v)
+		}
 	}
 }

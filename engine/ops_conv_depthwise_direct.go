@@ -1,0 +1,189 @@
+package engine
+
+// Direct depthwise convolution on AVX-512: no padded copy of the input, no wide output to compact.
+//
+// The phase-plane method (ops_conv_depthwise.go) copies every input plane into a zero-padded
+// buffer and compacts a wide output afterwards; on the small planes of MobileNet-style models
+// those copies cost four times the arithmetic. Here each output row is computed in 16-lane vectors
+// straight from the input plane: tap (ky, kx) of output vector v reads input row iy at columns
+// ox*sw + kx*dw - padLeft, and a per-(kx, v) lane mask zeroes the columns that fall in the
+// padding. Masked-off lanes are never read (AVX-512 suppresses their faults), so a vector may
+// start before the row or end past the plane. Input rows in the vertical padding are left out of
+// the output row's tap list. Stride 2 reads 32 columns with two masked loads and keeps the even
+// ones with one permute.
+//
+// A layer is compiled once into a descriptor (per output row, the taps that read a real input
+// row: tap index, input byte offset, mask offset); the kernel walks it plane after plane.
+
+import "unsafe"
+
+// dwDirectDesc is what the assembly kernels read; its field order and sizes are part of their ABI
+// (see ops_conv_depthwise_amd64.s).
+type dwDirectDesc struct {
+	rows      int     // output rows (1 for a 1-D conv)
+	vectors   int     // 16-lane vectors per output row
+	rowBytes  int     // bytes per output row
+	lastMask  int     // lanes of a row's last vector that are real outputs
+	rowStart  *int32  // per output row its first entry, then the end: rows+1 values
+	entries   *int32  // per entry: tap, input byte offset at vector 0, mask byte offset at vector 0
+	masks     *uint16 // per (kx, vector) the lanes reading a real column (stride 2: two, for 32 columns)
+	maskBytes int     // bytes between the masks of consecutive vectors: 2, or 4 for stride 2
+}
+
+// dwDirectLanes is the vector width of the kernels.
+const dwDirectLanes = 16
+
+// depthwiseDirect is a compiled direct depthwise layer; the slices keep the descriptor's arrays
+// alive.
+type depthwiseDirect struct {
+	desc     dwDirectDesc
+	stride2  bool
+	rowStart []int32
+	entries  []int32
+	masks    []uint16
+}
+
+// depthwiseDirectEnabled selects the direct kernel where it applies; tests turn it off to compare
+// with the phase-plane method.
+var depthwiseDirectEnabled = hasAVX512
+
+// newDepthwiseDirect compiles a 1-D or 2-D depthwise window for the direct kernel, or returns nil
+// when it does not apply: no AVX-512, a horizontal stride above 2, or a plane too large for the
+// kernel's 32-bit offsets.
+func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
+	if !depthwiseDirectEnabled || win.rank() < 1 || win.rank() > 2 {
+		return nil
+	}
+	last := win.rank() - 1
+	h, oh, sh, padTop, kh, dh := 1, 1, 1, 0, 1, 1
+	if win.rank() == 2 {
+		h, oh, sh, padTop, kh, dh = win.in[0], win.out[0], win.stride[0], win.padBegin[0], win.kernel[0], win.dilation[0]
+	}
+	w, ow, sw, padLeft, kw, dw := win.in[last], win.out[last], win.stride[last], win.padBegin[last], win.kernel[last], win.dilation[last]
+	if sw > 2 || int64(h)*int64(w)*4+int64(oh)*int64(ow)*4 >= 1<<30 || ow < 1 {
+		return nil
+	}
+	d := &depthwiseDirect{stride2: sw == 2}
+	vectors := (ow + dwDirectLanes - 1) / dwDirectLanes
+	masksPerVector := sw // stride 2 reads two vectors of columns per output vector
+	for kx := 0; kx < kw; kx++ {
+		for v := 0; v < vectors; v++ {
+			for half := 0; half < masksPerVector; half++ {
+				var m uint16
+				for lane := 0; lane < dwDirectLanes; lane++ {
+					// Stride 1: lane l is output column 16v+l. Stride 2: the 32 columns read start at
+					// output column 16v's first input column.
+					col := v*dwDirectLanes*sw + half*dwDirectLanes + lane + kx*dw - padLeft
+					if col >= 0 && col < w {
+						m |= 1 << lane
+					}
+				}
+				d.masks = append(d.masks, m)
+			}
+		}
+	}
+	for oy := 0; oy < oh; oy++ {
+		d.rowStart = append(d.rowStart, int32(len(d.entries)/3))
+		for ky := 0; ky < kh; ky++ {
+			iy := oy*sh - padTop + ky*dh
+			if iy < 0 || iy >= h {
+				continue // a padding row: its taps add zeros
+			}
+			for kx := 0; kx < kw; kx++ {
+				off := (iy*w + kx*dw - padLeft) * 4
+				d.entries = append(d.entries, int32(ky*kw+kx), int32(off), int32(kx*vectors*masksPerVector*2))
+			}
+		}
+	}
+	d.rowStart = append(d.rowStart, int32(len(d.entries)/3))
+	if len(d.entries) == 0 {
+		d.entries = append(d.entries, 0, 0, 0) // keep the pointer valid; no row reads it
+	}
+	lastLanes := ow - (vectors-1)*dwDirectLanes
+	d.desc = dwDirectDesc{
+		rows:      oh,
+		vectors:   vectors,
+		rowBytes:  ow * 4,
+		lastMask:  1<<lastLanes - 1,
+		rowStart:  &d.rowStart[0],
+		entries:   &d.entries[0],
+		masks:     &d.masks[0],
+		maskBytes: 2 * masksPerVector,
+	}
+	return d
+}
+
+// plane computes one output plane y = bias + depthwise(x, k) from input plane x and the
+// output channel's taps k. x and y must hold the whole planes.
+func (d *depthwiseDirect) plane(x, y, k []float32, bias float32) {
+	_ = x[len(x)-1]
+	_ = y[d.desc.rows*d.desc.rowBytes/4-1]
+	if d.stride2 {
+		depthwiseDirectS2(&d.desc, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
+	} else {
+		depthwiseDirectS1(&d.desc, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
+	}
+}
+
+// runDirect computes the layer for the whole batch with the direct kernel, the output planes
+// split over the cores, each task's planes activated together while in cache.
+func (p *depthwisePlan) runDirect(x, w, bias, y []float32) {
+	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, len(p.tapOffsets)
+	planes := p.batch * p.cout
+	perTask := max(1, min(planes, nnMinParallelWork/max(1, outSize*taps)))
+	tasks := (planes + perTask - 1) / perTask
+	nnParallel(tasks, perTask*outSize*taps, func(task int) {
+		var staging *[]float32
+		lo, hi := task*perTask, min(planes, (task+1)*perTask)
+		for plane := lo; plane < hi; plane++ {
+			img, oc := plane/p.cout, plane%p.cout
+			in := (img*p.cin + oc/p.mult) * inSize
+			var b float32
+			if bias != nil {
+				b = bias[oc]
+			}
+			xp, yp, k := x[in:in+inSize], y[plane*outSize:(plane+1)*outSize], w[oc*taps:(oc+1)*taps]
+			if !dwAliases(xp, yp) {
+				p.direct.plane(xp, yp, k, b)
+				continue
+			}
+			if staging == nil {
+				staging = p.scratch.get()
+				defer p.scratch.put(staging)
+			}
+			out := dwStagingPlane(*staging, xp, outSize)
+			p.direct.plane(xp, out, k, b)
+			copy(yp, out)
+		}
+		p.activate(y[lo*outSize : hi*outSize])
+	})
+}
+
+// Loads that follow stores to an address with the same low 12 bits wait for the stores (4K
+// aliasing), and masked loads wait long: when a plane's output rows sit at the page offsets of the
+// input rows read next, as they do when both tensors are page-aligned and the planes of equal
+// size, the kernel runs several times slower. Such planes are computed into a staging buffer placed
+// half a page away from the input, then copied out.
+
+// dwAliasWindow is how close, modulo 4 KiB, the output may start to the input before it is staged.
+const dwAliasWindow = 1024
+
+// dwAliases reports whether output plane y starts within dwAliasWindow bytes of input plane x
+// modulo 4 KiB.
+func dwAliases(x, y []float32) bool {
+	d := (uintptr(unsafe.Pointer(&y[0])) - uintptr(unsafe.Pointer(&x[0]))) % 4096
+	return d < dwAliasWindow || d > 4096-dwAliasWindow
+}
+
+// dwStagingFloats is the staging buffer's size for planes of outSize floats: room to start
+// anywhere in a page.
+func dwStagingFloats(outSize int) int { return outSize + 1024 }
+
+// dwStagingPlane returns the part of buf, outSize floats, that starts half a page from x modulo
+// 4 KiB.
+func dwStagingPlane(buf, x []float32, outSize int) []float32 {
+	base := uintptr(unsafe.Pointer(&buf[0]))
+	want := (uintptr(unsafe.Pointer(&x[0])) + 2048) % 4096
+	start := int((want-base%4096+4096)%4096) / 4
+	return buf[start : start+outSize]
+}
