@@ -61,3 +61,15 @@ func nnBiasClampVector(v []float32, bias, lo, hi float32) int {
 	nnBiasClampAVX2(&v[0], n, bias, lo, hi)
 	return n
 }
+
+//go:noescape
+func nnSumAVX2(v *float32, n int) float32
+
+// nnSumVector returns the sum of a leading multiple of 8 of v and how many values it added.
+func nnSumVector(v []float32) (float32, int) {
+	n := len(v) &^ 7
+	if !nnHasAVX2 || n == 0 {
+		return 0, 0
+	}
+	return nnSumAVX2(&v[0], n), n
+}

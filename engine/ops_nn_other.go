@@ -9,3 +9,5 @@ func nnEvensVector(dst, src []float32) int { return 0 }
 func nnClampVector(v []float32, lo, hi float32) int { return 0 }
 
 func nnBiasClampVector(v []float32, bias, lo, hi float32) int { return 0 }
+
+func nnSumVector(v []float32) (float32, int) { return 0, 0 }

@@ -702,10 +702,11 @@ func buildGlobalMaxPool(n *Node, in []Info) (*Build, error) {
 	}, nil
 }
 
-// nnSum adds up values with four accumulators, which is faster and more accurate than one.
+// nnSum adds up values with several accumulators (vector lanes where there are vectors), which
+// is faster and more accurate than one.
 func nnSum(v []float32) float32 {
 	var s0, s1, s2, s3 float32
-	i := 0
+	s0, i := nnSumVector(v)
 	for ; i+4 <= len(v); i += 4 {
 		s0 += v[i]
 		s1 += v[i+1]
