@@ -712,9 +712,13 @@ func countPresent(names []string) int {
 	return n
 }
 
-// bufferPool recycles intermediate buffers of one run by element type and length.
+// bufferPool recycles intermediate buffers of one run. Float buffers, nearly all of them, are
+// shared across sizes: a request takes the smallest free buffer that holds it, the most recently
+// freed among equals, so the next layer writes into memory the last one just released, which is
+// still in cache, and a run touches fewer distinct buffers. Other types are matched by length.
 type bufferPool struct {
-	free map[poolKey][]*tensor.Tensor
+	floats []*tensor.Tensor // free float buffers, their F32 at full capacity, oldest first
+	free   map[poolKey][]*tensor.Tensor
 }
 
 type poolKey struct {
@@ -725,7 +729,11 @@ type poolKey struct {
 func newBufferPool() *bufferPool { return &bufferPool{free: map[poolKey][]*tensor.Tensor{}} }
 
 func (bp *bufferPool) get(dt tensor.DType, shape []int) *tensor.Tensor {
-	key := poolKey{dt, tensor.NumElements(shape)}
+	n := tensor.NumElements(shape)
+	if dt == tensor.Float {
+		return bp.getFloat(n, shape)
+	}
+	key := poolKey{dt, n}
 	if list := bp.free[key]; len(list) > 0 {
 		t := list[len(list)-1]
 		bp.free[key] = list[:len(list)-1]
@@ -734,8 +742,29 @@ func (bp *bufferPool) get(dt tensor.DType, shape []int) *tensor.Tensor {
 	return tensor.New(dt, shape...)
 }
 
+// getFloat returns a float tensor of n elements in the best-fitting free buffer, or a new one.
+func (bp *bufferPool) getFloat(n int, shape []int) *tensor.Tensor {
+	best := -1
+	for i := len(bp.floats) - 1; i >= 0; i-- {
+		c := cap(bp.floats[i].F32)
+		if c >= n && (best < 0 || c < cap(bp.floats[best].F32)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return tensor.New(tensor.Float, shape...)
+	}
+	buf := bp.floats[best].F32
+	bp.floats = append(bp.floats[:best], bp.floats[best+1:]...)
+	return &tensor.Tensor{DType: tensor.Float, Shape: append([]int{}, shape...), F32: buf[:n]}
+}
+
 func (bp *bufferPool) put(t *tensor.Tensor) {
 	if t == nil {
+		return
+	}
+	if t.DType == tensor.Float {
+		bp.floats = append(bp.floats, &tensor.Tensor{DType: tensor.Float, F32: t.F32[:cap(t.F32)]})
 		return
 	}
 	key := poolKey{t.DType, t.Len()}

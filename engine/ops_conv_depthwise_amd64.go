@@ -32,3 +32,12 @@ func depthwiseDirectS1(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias fl
 
 //go:noescape
 func depthwiseDirectS2(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32)
+
+// depthwiseNarrowS1 and depthwiseNarrowS2 compute one output plane of at most 16 columns (see
+// dwNarrowDesc); they need AVX-512.
+//
+//go:noescape
+func depthwiseNarrowS1(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32)
+
+//go:noescape
+func depthwiseNarrowS2(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32)

@@ -403,3 +403,244 @@ s2nextrow:
 	JNZ  s2row
 	VZEROUPPER
 	RET
+
+// The narrow depthwise kernels (dwNarrowDesc): Z0..Z7 accumulate 8 output rows, Z8 is the tap's
+// weight, Z16..Z23 the rows' inputs; R13 walks the records, BX the tap's input rows (R12 apart),
+// R10 counts the output rows left to store, K6 masks a row's real lanes. Descriptor offsets:
+// groups 0, taps 8, rowStride 16, rowBytes 24, lastMask 32, rows 40, records 48. A record is
+// offset 0, tap 4, then per row two 16-bit masks from 8.
+
+// func depthwiseNarrowS1(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32)
+TEXT ·depthwiseNarrowS1(SB), NOSPLIT, $0-36
+	MOVQ         d+0(FP), R15
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         k+24(FP), R8
+	VBROADCASTSS bias+32(FP), Z15
+	MOVQ         0(R15), R9
+	MOVQ         48(R15), R13
+	MOVQ         16(R15), R12
+	MOVQ         40(R15), R10
+	KMOVW        32(R15), K6
+
+n1group:
+	VMOVAPS Z15, Z0
+	VMOVAPS Z15, Z1
+	VMOVAPS Z15, Z2
+	VMOVAPS Z15, Z3
+	VMOVAPS Z15, Z4
+	VMOVAPS Z15, Z5
+	VMOVAPS Z15, Z6
+	VMOVAPS Z15, Z7
+	MOVQ    8(R15), R14
+
+n1tap:
+	MOVLQSX      4(R13), AX
+	VBROADCASTSS (R8)(AX*4), Z8
+	MOVLQSX      0(R13), BX
+	ADDQ         SI, BX
+	KMOVW        8(R13), K1
+	VMOVUPS.Z    (BX), K1, Z16
+	VFMADD231PS  Z16, Z8, Z0
+	ADDQ         R12, BX
+	KMOVW        12(R13), K1
+	VMOVUPS.Z    (BX), K1, Z17
+	VFMADD231PS  Z17, Z8, Z1
+	ADDQ         R12, BX
+	KMOVW        16(R13), K1
+	VMOVUPS.Z    (BX), K1, Z18
+	VFMADD231PS  Z18, Z8, Z2
+	ADDQ         R12, BX
+	KMOVW        20(R13), K1
+	VMOVUPS.Z    (BX), K1, Z19
+	VFMADD231PS  Z19, Z8, Z3
+	ADDQ         R12, BX
+	KMOVW        24(R13), K1
+	VMOVUPS.Z    (BX), K1, Z20
+	VFMADD231PS  Z20, Z8, Z4
+	ADDQ         R12, BX
+	KMOVW        28(R13), K1
+	VMOVUPS.Z    (BX), K1, Z21
+	VFMADD231PS  Z21, Z8, Z5
+	ADDQ         R12, BX
+	KMOVW        32(R13), K1
+	VMOVUPS.Z    (BX), K1, Z22
+	VFMADD231PS  Z22, Z8, Z6
+	ADDQ         R12, BX
+	KMOVW        36(R13), K1
+	VMOVUPS.Z    (BX), K1, Z23
+	VFMADD231PS  Z23, Z8, Z7
+	ADDQ         $40, R13
+	DECQ         R14
+	JNZ          n1tap
+
+	// Store the group's rows that exist.
+	CMPQ    R10, $1
+	JLT     n1stored
+	VMOVUPS Z0, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $2
+	JLT     n1stored
+	VMOVUPS Z1, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $3
+	JLT     n1stored
+	VMOVUPS Z2, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $4
+	JLT     n1stored
+	VMOVUPS Z3, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $5
+	JLT     n1stored
+	VMOVUPS Z4, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $6
+	JLT     n1stored
+	VMOVUPS Z5, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $7
+	JLT     n1stored
+	VMOVUPS Z6, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $8
+	JLT     n1stored
+	VMOVUPS Z7, K6, (DI)
+	ADDQ    24(R15), DI
+
+n1stored:
+	SUBQ $8, R10
+	DECQ R9
+	JNZ  n1group
+	VZEROUPPER
+	RET
+
+// func depthwiseNarrowS2(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32)
+TEXT ·depthwiseNarrowS2(SB), NOSPLIT, $0-36
+	MOVQ         d+0(FP), R15
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         k+24(FP), R8
+	VBROADCASTSS bias+32(FP), Z15
+	VMOVUPS      dwEvens<>(SB), Z24
+	MOVQ         0(R15), R9
+	MOVQ         48(R15), R13
+	MOVQ         16(R15), R12
+	MOVQ         40(R15), R10
+	KMOVW        32(R15), K6
+
+n2group:
+	VMOVAPS Z15, Z0
+	VMOVAPS Z15, Z1
+	VMOVAPS Z15, Z2
+	VMOVAPS Z15, Z3
+	VMOVAPS Z15, Z4
+	VMOVAPS Z15, Z5
+	VMOVAPS Z15, Z6
+	VMOVAPS Z15, Z7
+	MOVQ    8(R15), R14
+
+n2tap:
+	MOVLQSX      4(R13), AX
+	VBROADCASTSS (R8)(AX*4), Z8
+	MOVLQSX      0(R13), BX
+	ADDQ         SI, BX
+	KMOVW        8(R13), K1
+	KMOVW        10(R13), K2
+	VMOVUPS.Z    (BX), K1, Z16
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z16
+	VFMADD231PS  Z16, Z8, Z0
+	ADDQ         R12, BX
+	KMOVW        12(R13), K1
+	KMOVW        14(R13), K2
+	VMOVUPS.Z    (BX), K1, Z17
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z17
+	VFMADD231PS  Z17, Z8, Z1
+	ADDQ         R12, BX
+	KMOVW        16(R13), K1
+	KMOVW        18(R13), K2
+	VMOVUPS.Z    (BX), K1, Z18
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z18
+	VFMADD231PS  Z18, Z8, Z2
+	ADDQ         R12, BX
+	KMOVW        20(R13), K1
+	KMOVW        22(R13), K2
+	VMOVUPS.Z    (BX), K1, Z19
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z19
+	VFMADD231PS  Z19, Z8, Z3
+	ADDQ         R12, BX
+	KMOVW        24(R13), K1
+	KMOVW        26(R13), K2
+	VMOVUPS.Z    (BX), K1, Z20
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z20
+	VFMADD231PS  Z20, Z8, Z4
+	ADDQ         R12, BX
+	KMOVW        28(R13), K1
+	KMOVW        30(R13), K2
+	VMOVUPS.Z    (BX), K1, Z21
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z21
+	VFMADD231PS  Z21, Z8, Z5
+	ADDQ         R12, BX
+	KMOVW        32(R13), K1
+	KMOVW        34(R13), K2
+	VMOVUPS.Z    (BX), K1, Z22
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z22
+	VFMADD231PS  Z22, Z8, Z6
+	ADDQ         R12, BX
+	KMOVW        36(R13), K1
+	KMOVW        38(R13), K2
+	VMOVUPS.Z    (BX), K1, Z23
+	VMOVUPS.Z    64(BX), K2, Z9
+	VPERMT2PS    Z9, Z24, Z23
+	VFMADD231PS  Z23, Z8, Z7
+	ADDQ         $40, R13
+	DECQ         R14
+	JNZ          n2tap
+
+	// Store the group's rows that exist.
+	CMPQ    R10, $1
+	JLT     n2stored
+	VMOVUPS Z0, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $2
+	JLT     n2stored
+	VMOVUPS Z1, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $3
+	JLT     n2stored
+	VMOVUPS Z2, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $4
+	JLT     n2stored
+	VMOVUPS Z3, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $5
+	JLT     n2stored
+	VMOVUPS Z4, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $6
+	JLT     n2stored
+	VMOVUPS Z5, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $7
+	JLT     n2stored
+	VMOVUPS Z6, K6, (DI)
+	ADDQ    24(R15), DI
+	CMPQ    R10, $8
+	JLT     n2stored
+	VMOVUPS Z7, K6, (DI)
+	ADDQ    24(R15), DI
+
+n2stored:
+	SUBQ $8, R10
+	DECQ R9
+	JNZ  n2group
+	VZEROUPPER
+	RET

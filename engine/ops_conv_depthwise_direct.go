@@ -33,7 +33,7 @@ type dwDirectDesc struct {
 // dwDirectLanes is the vector width of the kernels.
 const dwDirectLanes = 16
 
-// depthwiseDirect is a compiled direct depthwise layer; the slices keep the descriptor's arrays
+// depthwiseDirect is a compiled direct depthwise layer; the slices keep the descriptors' arrays
 // alive.
 type depthwiseDirect struct {
 	desc     dwDirectDesc
@@ -41,6 +41,36 @@ type depthwiseDirect struct {
 	rowStart []int32
 	entries  []int32
 	masks    []uint16
+	// narrow, for planes whose rows fit one vector, walks the taps once per group of 8 rows.
+	narrow  *dwNarrowDesc
+	records []dwNarrowRecord
+}
+
+// Planes of at most 16 columns (the 7x7 and 14x14 stages) are one vector per row, and the
+// per-row walk above would decode every tap entry for a single FMA. The narrow kernels instead
+// keep 8 output rows in 8 accumulators and walk the taps once per group of rows: per tap one
+// broadcast, then per row a masked load and an FMA, the input pointer stepping one output row
+// down. Rows whose input row is padding (or past the plane's last row) get an empty mask.
+
+// dwNarrowRows is the number of output rows the narrow kernels compute together.
+const dwNarrowRows = 8
+
+// dwNarrowDesc is what the narrow kernels read; field order and sizes are part of their ABI.
+type dwNarrowDesc struct {
+	groups    int             // groups of dwNarrowRows output rows
+	taps      int             // records per group
+	rowStride int             // input bytes between consecutive output rows
+	rowBytes  int             // output bytes per row
+	lastMask  int             // the lanes of a row that are real outputs
+	rows      int             // output rows
+	records   *dwNarrowRecord // per group, per tap
+}
+
+// dwNarrowRecord is one tap of one group of rows (40 bytes).
+type dwNarrowRecord struct {
+	offset int32                   // input byte offset of the tap for the group's first row
+	tap    int32                   // the tap's index in the kernel
+	masks  [dwNarrowRows][2]uint16 // per row, the columns read (stride 2: 32 columns, two masks)
 }
 
 // depthwiseDirectEnabled selects the direct kernel where it applies; tests turn it off to compare
@@ -100,6 +130,9 @@ func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
 		d.entries = append(d.entries, 0, 0, 0) // keep the pointer valid; no row reads it
 	}
 	lastLanes := ow - (vectors-1)*dwDirectLanes
+	if vectors == 1 {
+		d.compileNarrow(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw)
+	}
 	d.desc = dwDirectDesc{
 		rows:      oh,
 		vectors:   vectors,
@@ -113,11 +146,54 @@ func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
 	return d
 }
 
+// compileNarrow builds the narrow kernels' records for the window (see dwNarrowDesc).
+func (d *depthwiseDirect) compileNarrow(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw int) {
+	groups := (oh + dwNarrowRows - 1) / dwNarrowRows
+	for g := 0; g < groups; g++ {
+		for ky := 0; ky < kh; ky++ {
+			for kx := 0; kx < kw; kx++ {
+				firstRow := g*dwNarrowRows*sh - padTop + ky*dh
+				rec := dwNarrowRecord{offset: int32((firstRow*w + kx*dw - padLeft) * 4), tap: int32(ky*kw + kx)}
+				for r := 0; r < dwNarrowRows; r++ {
+					if iy := firstRow + r*sh; iy < 0 || iy >= h {
+						continue // padding: no lanes read
+					}
+					for half := 0; half < sw; half++ {
+						for lane := 0; lane < dwDirectLanes; lane++ {
+							if col := half*dwDirectLanes + lane + kx*dw - padLeft; col >= 0 && col < w {
+								rec.masks[r][half] |= 1 << lane
+							}
+						}
+					}
+				}
+				d.records = append(d.records, rec)
+			}
+		}
+	}
+	d.narrow = &dwNarrowDesc{
+		groups:    groups,
+		taps:      kh * kw,
+		rowStride: sh * w * 4,
+		rowBytes:  ow * 4,
+		lastMask:  1<<ow - 1,
+		rows:      oh,
+		records:   &d.records[0],
+	}
+}
+
 // plane computes one output plane y = bias + depthwise(x, k) from input plane x and the
 // output channel's taps k. x and y must hold the whole planes.
 func (d *depthwiseDirect) plane(x, y, k []float32, bias float32) {
 	_ = x[len(x)-1]
 	_ = y[d.desc.rows*d.desc.rowBytes/4-1]
+	switch {
+	case d.narrow != nil && d.stride2:
+		depthwiseNarrowS2(d.narrow, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
+		return
+	case d.narrow != nil:
+		depthwiseNarrowS1(d.narrow, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
+		return
+	}
 	if d.stride2 {
 		depthwiseDirectS2(&d.desc, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
 	} else {

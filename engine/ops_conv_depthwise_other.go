@@ -18,3 +18,11 @@ func depthwiseDirectS1(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias fl
 func depthwiseDirectS2(d *dwDirectDesc, x, y unsafe.Pointer, k *float32, bias float32) {
 	panic("engine: depthwiseDirectS2 without AVX-512")
 }
+
+func depthwiseNarrowS1(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32) {
+	panic("engine: depthwiseNarrowS1 without AVX-512")
+}
+
+func depthwiseNarrowS2(d *dwNarrowDesc, x, y unsafe.Pointer, k *float32, bias float32) {
+	panic("engine: depthwiseNarrowS2 without AVX-512")
+}
