@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"unsafe"
 
+	"github.com/fcconv/fcconv/internal/workers"
 	"github.com/fcconv/fcconv/tensor"
 )
 
@@ -205,29 +205,21 @@ func (p *walkPlan) run(fn runFunc) {
 // parallelFor calls fn on consecutive ranges covering [0, n), on several goroutines when the work
 // (n items of workPerItem each) is large enough to pay off. Ranges are disjoint.
 func parallelFor(n, workPerItem int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
+	threads := runtime.GOMAXPROCS(0)
 	if n <= 0 {
 		return
 	}
-	if workers < 2 || n < 2 || n*max(workPerItem, 1) < parallelMinWork {
+	if threads < 2 || n < 2 || n*max(workPerItem, 1) < parallelMinWork {
 		fn(0, n)
 		return
 	}
-	workers = min(workers, n)
-	chunk := (n + workers - 1) / workers
+	threads = min(threads, n)
+	chunk := (n + threads - 1) / threads
 	if workPerItem <= 1 && chunk > 16 {
 		chunk = (chunk + 15) &^ 15 // whole cache lines per goroutine
 	}
-	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo int) {
-			defer wg.Done()
-			fn(lo, min(lo+chunk, n))
-		}(lo)
-	}
-	fn(0, min(chunk, n))
-	wg.Wait()
+	chunks := (n + chunk - 1) / chunk
+	workers.Run(chunks, chunks, func(i int) { fn(i*chunk, min((i+1)*chunk, n)) })
 }
 
 // binaryRows are the loops of a binary elementwise op over one run: both operands advancing (vv),

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/fcconv/fcconv/internal/gemm"
+	"github.com/fcconv/fcconv/internal/workers"
 	"github.com/fcconv/fcconv/tensor"
 )
 
@@ -207,29 +207,14 @@ const nnMinParallelWork = 1 << 16
 // tasks one at a time so uneven tasks balance. workPerTask estimates each task's work; it runs
 // inline when the total is small or one goroutine is enough.
 func nnParallel(tasks, workPerTask int, body func(i int)) {
-	workers := min(nnThreads(), tasks, max(1, tasks*workPerTask/nnMinParallelWork))
-	if workers <= 1 {
+	parallel := min(nnThreads(), tasks, max(1, tasks*workPerTask/nnMinParallelWork))
+	if parallel <= 1 {
 		for i := 0; i < tasks; i++ {
 			body(i)
 		}
 		return
 	}
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= tasks {
-				return
-			}
-			body(i)
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+	workers.Run(tasks, parallel, body)
 }
 
 // nnParallelRange splits [0, n) into contiguous chunks of at least grain items, one chunk per

@@ -1,6 +1,10 @@
 package gemm
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/fcconv/fcconv/internal/workers"
+)
 
 // Parallel split thresholds, in multiply-adds (m·n·k).
 const (
@@ -79,13 +83,8 @@ func splitRange(n, unit, parts int) []int {
 
 // parallel runs body on each range of bounds, the first on this goroutine.
 func parallel(bounds []int, body func(lo, hi int)) {
-	var wg sync.WaitGroup
-	for i := 2; i < len(bounds); i++ {
-		lo, hi := bounds[i-1], bounds[i]
-		wg.Go(func() { body(lo, hi) })
-	}
-	body(bounds[0], bounds[1])
-	wg.Wait()
+	parts := len(bounds) - 1
+	workers.Run(parts, parts, func(i int) { body(bounds[i], bounds[i+1]) })
 }
 
 // solveBlocked splits C over goroutines along its longer side (so each gets
