@@ -1,7 +1,7 @@
 // Command benchort times fcconv's engine against ONNX Runtime on the same models, inputs and
 // machine, and prints the time ratio per model (engine / ORT; lower is better).
 //
-//	go run ./tools/benchort [-runs 7] [-threads 2] MODEL.onnx...
+//	go run ./tools/benchort [-runs 7] [-rounds 3] [-threads 2] MODEL.onnx...
 //
 // ONNX Runtime runs through ../shared/tools/ort-run.js with onnxruntime-node (ORT_NODE_DIR); the
 // engine is fed the very inputs ORT used, and its outputs are checked against ORT's.
@@ -26,11 +26,12 @@ import (
 )
 
 func main() {
-	runs := flag.Int("runs", 7, "timed runs per model (the median is reported)")
+	runs := flag.Int("runs", 7, "timed runs per model and round (the median is reported)")
+	rounds := flag.Int("rounds", 3, "rounds of ORT then engine runs per model; the ratio is the median of the rounds' ratios, which a machine's load drifting between rounds moves less than a single pair of timings")
 	threads := flag.Int("threads", 2, "threads for both runtimes")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: benchort [-runs N] [-threads T] MODEL.onnx...")
+		fmt.Fprintln(os.Stderr, "usage: benchort [-runs N] [-rounds R] [-threads T] MODEL.onnx...")
 		os.Exit(2)
 	}
 	runtime.GOMAXPROCS(*threads)
@@ -42,12 +43,21 @@ func main() {
 		if strings.HasSuffix(path, ".onnx") && name == "." {
 			name = filepath.Base(path)
 		}
-		engMS, ortMS, relErr, err := benchOne(path, *runs, *threads)
+		var engs, orts, roundRatios []float64
+		var relErr float64
+		var err error
+		for range max(1, *rounds) {
+			var engMS, ortMS float64
+			if engMS, ortMS, relErr, err = benchOne(path, *runs, *threads); err != nil {
+				break
+			}
+			engs, orts, roundRatios = append(engs, engMS), append(orts, ortMS), append(roundRatios, engMS/ortMS)
+		}
 		if err != nil {
 			fmt.Printf("%-22s error: %v\n", name, err)
 			continue
 		}
-		ratio := engMS / ortMS
+		engMS, ortMS, ratio := median(engs), median(orts), median(roundRatios)
 		ratios = append(ratios, ratio)
 		fmt.Printf("%-22s %10.2f %10.2f %7.2f %12.2e\n", name, engMS, ortMS, ratio, relErr)
 	}
