@@ -17,7 +17,7 @@ type depthwisePlan struct {
 	*convPhases
 	mult    int              // output channels per input channel
 	wideLen int              // wide outputs computed per plane: wideCols rounded up to whole vectors
-	scratch *nnScratch       // phase planes and wide output; for the direct kernel, the staging plane
+	scratch *nnScratch       // phase planes and wide output
 	direct  *depthwiseDirect // the direct AVX-512 kernel, when it applies
 }
 
@@ -27,7 +27,6 @@ const depthwiseSlack = 64
 func newDepthwisePlan(s *convShape) *depthwisePlan {
 	p := &depthwisePlan{convShape: s, convPhases: newConvPhases(s.win), mult: s.coutG}
 	if p.direct = newDepthwiseDirect(s.win); p.direct != nil {
-		p.scratch = newNNScratch(dwStagingFloats(p.oh * p.ow))
 		return p
 	}
 	p.wideLen = (p.wideCols + 7) &^ 7

@@ -209,7 +209,6 @@ func (p *depthwisePlan) runDirect(x, w, bias, y []float32) {
 	perTask := max(1, min(planes, nnMinParallelWork/max(1, outSize*taps)))
 	tasks := (planes + perTask - 1) / perTask
 	nnParallel(tasks, perTask*outSize*taps, func(task int) {
-		var staging *[]float32
 		lo, hi := task*perTask, min(planes, (task+1)*perTask)
 		for plane := lo; plane < hi; plane++ {
 			img, oc := plane/p.cout, plane%p.cout
@@ -218,48 +217,8 @@ func (p *depthwisePlan) runDirect(x, w, bias, y []float32) {
 			if bias != nil {
 				b = bias[oc]
 			}
-			xp, yp, k := x[in:in+inSize], y[plane*outSize:(plane+1)*outSize], w[oc*taps:(oc+1)*taps]
-			if !dwAliases(xp, yp) {
-				p.direct.plane(xp, yp, k, b)
-				continue
-			}
-			if staging == nil {
-				staging = p.scratch.get()
-				defer p.scratch.put(staging)
-			}
-			out := dwStagingPlane(*staging, xp, outSize)
-			p.direct.plane(xp, out, k, b)
-			copy(yp, out)
+			p.direct.plane(x[in:in+inSize], y[plane*outSize:(plane+1)*outSize], w[oc*taps:(oc+1)*taps], b)
 		}
 		p.activate(y[lo*outSize : hi*outSize])
 	})
-}
-
-// Loads that follow stores to an address with the same low 12 bits wait for the stores (4K
-// aliasing), and masked loads wait long: when a plane's output rows sit at the page offsets of the
-// input rows read next, as they do when both tensors are page-aligned and the planes of equal
-// size, the kernel runs several times slower. Such planes are computed into a staging buffer placed
-// half a page away from the input, then copied out.
-
-// dwAliasWindow is how close, modulo 4 KiB, the output may start to the input before it is staged.
-const dwAliasWindow = 1024
-
-// dwAliases reports whether output plane y starts within dwAliasWindow bytes of input plane x
-// modulo 4 KiB.
-func dwAliases(x, y []float32) bool {
-	d := (uintptr(unsafe.Pointer(&y[0])) - uintptr(unsafe.Pointer(&x[0]))) % 4096
-	return d < dwAliasWindow || d > 4096-dwAliasWindow
-}
-
-// dwStagingFloats is the staging buffer's size for planes of outSize floats: room to start
-// anywhere in a page.
-func dwStagingFloats(outSize int) int { return outSize + 1024 }
-
-// dwStagingPlane returns the part of buf, outSize floats, that starts half a page from x modulo
-// 4 KiB.
-func dwStagingPlane(buf, x []float32, outSize int) []float32 {
-	base := uintptr(unsafe.Pointer(&buf[0]))
-	want := (uintptr(unsafe.Pointer(&x[0])) + 2048) % 4096
-	start := int((want-base%4096+4096)%4096) / 4
-	return buf[start : start+outSize]
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
-	"unsafe"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
@@ -299,42 +298,5 @@ func TestConvDepthwiseWithoutVectorKernel(t *testing.T) {
 		{batch: 1, cin: 5, cout: 5, group: 5, in: []int{30}, kernel: []int{3}, stride: []int{3}, bias: true},
 	} {
 		runConvConfig(t, r, c)
-	}
-}
-
-// TestConvDepthwiseStaged runs a depthwise conv whose input and output planes sit at the same
-// page offsets, which the direct kernel computes through its staging plane, and compares it with
-// the same conv on unaligned tensors.
-func TestConvDepthwiseStaged(t *testing.T) {
-	if !depthwiseDirectEnabled {
-		t.Skip("no AVX-512: the direct kernel does not run")
-	}
-	r := rand.New(rand.NewSource(17))
-	x := nnRandom(r, 1, 8, 7, 7)
-	w := nnRandom(r, 8, 1, 3, 3)
-	bias := nnRandom(r, 8)
-	attrs := []*onnxpb.AttributeProto{graph.IntAttr("group", 8), nnAttrInts("pads", 1, 1, 1, 1)}
-	outs, build, err := nnRun(nnCase{op: "Conv", attrs: attrs, inputs: []*tensor.Tensor{x, w, bias}, constant: []bool{false, true, true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageAligned := func(n int) []float32 {
-		buf := make([]float32, n+1024)
-		skip := int((4096 - uintptr(unsafe.Pointer(&buf[0]))%4096) % 4096 / 4)
-		return buf[skip : skip+n]
-	}
-	xa := &tensor.Tensor{DType: tensor.Float, Shape: x.Shape, F32: pageAligned(len(x.F32))}
-	copy(xa.F32, x.F32)
-	ya := &tensor.Tensor{DType: tensor.Float, Shape: outs[0].Shape, F32: pageAligned(len(outs[0].F32))}
-	if !dwAliases(xa.F32, ya.F32) {
-		t.Fatal("page-aligned planes do not count as aliasing")
-	}
-	if err := build.Kernel(nil, []*tensor.Tensor{xa, w, bias}, []*tensor.Tensor{ya}); err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range outs[0].F32 {
-		if ya.F32[i] != v {
-			t.Fatalf("staged output %d = %v, want %v", i, ya.F32[i], v)
-		}
 	}
 }
