@@ -87,7 +87,7 @@ func Run(n, parallel int, fn func(i int)) {
 	j.work()
 	// Wait for the calls the helpers took; they are running now, so this is short.
 	for spins := 0; j.done.Load() < j.n; spins++ {
-		if spins%64 == 63 {
+		if spins%1024 == 1023 {
 			runtime.Gosched()
 		}
 	}
@@ -124,11 +124,15 @@ func nextJob(last uint64) *job {
 			if j := pool.current.Load(); j != nil && j.id > last {
 				return j
 			}
-			if spins%64 == 63 {
+			// Checking the clock and yielding (which takes the scheduler's lock) only now and
+			// then keeps the spin off the main goroutine's way.
+			if spins%1024 == 1023 {
 				if time.Now().After(deadline) {
 					break
 				}
-				runtime.Gosched()
+				if spins%8192 == 8191 {
+					runtime.Gosched()
+				}
 			}
 		}
 		pool.parked.Add(1)
