@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/fcconv/fcconv/internal/gemm"
 	"github.com/fcconv/fcconv/tensor"
@@ -238,14 +239,10 @@ func convTasks(tasks, workPerTask int, body func(task int, serial bool)) {
 }
 
 // multiply computes res = W_g·cols + beta·res for n columns, on the calling goroutine alone
-// when serial.
-func (p *convPlan) multiply(serial bool, g, n int, w, cols []float32, ldCols int, beta float32, res []float32, ldRes int) {
+// when serial, then applies ep (see blockEpilogue), which needs packed weights.
+func (p *convPlan) multiply(serial bool, g, n int, w, cols []float32, ldCols int, beta float32, res []float32, ldRes int, ep *gemm.Epilogue) {
 	if p.packed != nil {
-		if serial {
-			gemm.SgemmPackedASerial(p.packed[g], n, cols, ldCols, false, beta, res, ldRes)
-		} else {
-			gemm.SgemmPackedA(p.packed[g], n, cols, ldCols, false, beta, res, ldRes)
-		}
+		gemm.SgemmPackedAEpilogue(serial, p.packed[g], n, cols, ldCols, false, beta, res, ldRes, ep)
 		return
 	}
 	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
@@ -254,6 +251,24 @@ func (p *convPlan) multiply(serial bool, g, n int, w, cols []float32, ldCols int
 	} else {
 		gemm.Sgemm(false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
 	}
+}
+
+// blockEpilogue returns the bias and clamp activation of group g as a GEMM epilogue, which
+// applies them to each panel of the output while it is in L1, or nil when the block should get
+// them from prepareBlock and finishBlock instead: without packed weights, without vector
+// epilogue code, with an activation other than a clamp, or with nothing to apply.
+func (p *convPlan) blockEpilogue(g int, bias []float32) *gemm.Epilogue {
+	if p.packed == nil || !gemm.FastEpilogue() || (p.act != nil && p.act.Kind != ActClamp) || (p.act == nil && bias == nil) {
+		return nil
+	}
+	ep := &gemm.Epilogue{Lo: float32(math.Inf(-1)), Hi: float32(math.Inf(1))}
+	if bias != nil {
+		ep.Bias = bias[g*p.coutG : (g+1)*p.coutG]
+	}
+	if p.act != nil {
+		ep.Lo, ep.Hi = p.act.Lo, p.act.Hi
+	}
+	return ep
 }
 
 // runFullyConnected computes Y[N, Cout] = X[N, Cin*taps] x W^T group by group: with one image a
@@ -310,8 +325,12 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int, serial 
 		p.activate(yg[:p.coutG])
 		return
 	}
+	if ep := p.blockEpilogue(g, bias); ep != nil {
+		p.multiply(serial, g, nb, w, cols, ldCols, 0, yg[j0:], outSize, ep)
+		return
+	}
 	beta := p.prepareBlock(yg[j0:], outSize, nb, g, bias)
-	p.multiply(serial, g, nb, w, cols, ldCols, beta, yg[j0:], outSize)
+	p.multiply(serial, g, nb, w, cols, ldCols, beta, yg[j0:], outSize, nil)
 	p.finishBlock(yg[j0:], outSize, nb, g, bias)
 }
 

@@ -198,24 +198,28 @@ func (c *convWide) runBlock(phased, w, bias, y []float32, g, j0, j1 int, serial 
 		res, ldRes = *resBuf, nb
 	}
 	// The block gets its bias and activation before compacting, which is then plain copies.
-	beta := c.prepareBlock(res, ldRes, nb, g, bias)
-	c.multiplyWide(serial, phased, w, g, j0, nb, beta, res, ldRes)
-	c.finishBlock(res, ldRes, nb, g, bias)
+	if ep := c.blockEpilogue(g, bias); ep != nil {
+		c.multiplyWide(serial, phased, w, g, j0, nb, 0, res, ldRes, ep)
+	} else {
+		beta := c.prepareBlock(res, ldRes, nb, g, bias)
+		c.multiplyWide(serial, phased, w, g, j0, nb, beta, res, ldRes, nil)
+		c.finishBlock(res, ldRes, nb, g, bias)
+	}
 	if c.cols != c.ow {
 		c.compact(res, y, g, j0, j1)
 	}
 }
 
 // multiplyWide computes res = W_g·cols + beta·res for the wide columns [j0, j0+nb) of group g,
-// whose phase planes are phased.
-func (c *convWide) multiplyWide(serial bool, phased, w []float32, g, j0, nb int, beta float32, res []float32, ldRes int) {
+// whose phase planes are phased, then applies ep (which needs packed weights).
+func (c *convWide) multiplyWide(serial bool, phased, w []float32, g, j0, nb int, beta float32, res []float32, ldRes int, ep *gemm.Epilogue) {
 	switch {
 	case c.rowStarts == nil: // one tap: the phase planes are the column matrix
-		c.multiply(serial, g, nb, w, phased[c.tapOffsets[0]+j0:], c.chanStride, beta, res, ldRes)
+		c.multiply(serial, g, nb, w, phased[c.tapOffsets[0]+j0:], c.chanStride, beta, res, ldRes, ep)
 	case c.packed != nil:
 		// The GEMM packs the column matrix's rows straight from the phase planes into its panels,
 		// skipping the copy into a column matrix.
-		gemm.SgemmPackedAGather(c.packed[g], nb, phased[j0:], c.rowStarts, beta, res, ldRes, serial)
+		gemm.SgemmPackedAGatherEpilogue(c.packed[g], nb, phased[j0:], c.rowStarts, beta, res, ldRes, serial, ep)
 	default:
 		colBuf := c.colBlocks.get()
 		defer c.colBlocks.put(colBuf)
@@ -223,7 +227,7 @@ func (c *convWide) multiplyWide(serial bool, phased, w []float32, g, j0, nb int,
 		for r, start := range c.rowStarts {
 			copy(cols[r*nb:(r+1)*nb], phased[start+j0:start+j0+nb])
 		}
-		c.multiply(serial, g, nb, w, cols, nb, beta, res, ldRes)
+		c.multiply(serial, g, nb, w, cols, nb, beta, res, ldRes, ep)
 	}
 }
 

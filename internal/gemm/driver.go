@@ -26,7 +26,8 @@ type problem struct {
 	beta    float32
 	c       []float32
 	ldc     int
-	serial  bool // run on the calling goroutine only
+	serial  bool      // run on the calling goroutine only
+	ep      *Epilogue // applied to C once final, or nil
 }
 
 func (pr *problem) solve() {
@@ -44,8 +45,10 @@ func (pr *problem) solve() {
 	case pr.n == 1 && pr.pa != nil:
 		pr.solvePackedColumnVector()
 	default:
-		pr.solveBlocked()
+		pr.solveBlocked() // macroKernel applies the epilogue panel by panel
+		return
 	}
+	pr.finish(0, pr.m, 0, pr.n)
 }
 
 // scaleRow sets c = beta·c, never reading c when beta == 0.
@@ -234,6 +237,9 @@ func (pr *problem) macroKernel(aPanels, bPanels []float32, source bSource, i0, r
 			c := &pr.c[(i0+ir)*pr.ldc+j0+jr]
 			pf, pfStride := plan.forTile(ir / kern.mr)
 			kern.tile(depth, &aPanels[ir*depth], b, c, pr.ldc, beta, min(kern.mr, rows-ir), tileCols, pf, pfStride)
+		}
+		if pc+depth == pr.k {
+			pr.finish(i0, rows, j0+jr, tileCols) // the panel is final and still in L1
 		}
 	}
 }

@@ -94,15 +94,15 @@ func (p *PackedA) panels(pc, depth, i0 int) []float32 {
 // SgemmPackedA computes C = A·B + beta·C with A pre-packed by PackA; B and C
 // are as for Sgemm with n columns.
 func SgemmPackedA(pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
-	sgemmPackedA(false, pa, n, b, ldb, transB, beta, c, ldc)
+	sgemmPackedA(false, pa, n, b, ldb, transB, beta, c, ldc, nil)
 }
 
 // SgemmPackedASerial is SgemmPackedA on the calling goroutine alone (see SgemmSerial).
 func SgemmPackedASerial(pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
-	sgemmPackedA(true, pa, n, b, ldb, transB, beta, c, ldc)
+	sgemmPackedA(true, pa, n, b, ldb, transB, beta, c, ldc, nil)
 }
 
-func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int) {
+func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int, ep *Epilogue) {
 	checkDims(pa.m, n, pa.k)
 	checkMatrix("B", transB, pa.k, n, b, ldb)
 	checkMatrix("C", false, pa.m, n, c, ldc)
@@ -114,6 +114,7 @@ func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB 
 		beta: beta,
 		c:    c, ldc: ldc,
 		serial: serial,
+		ep:     ep,
 	}
 	pr.solve()
 }
@@ -125,6 +126,10 @@ func sgemmPackedA(serial bool, pa *PackedA, n int, b []float32, ldb int, transB 
 // a column matrix first. serial keeps the work on the calling goroutine (see
 // SgemmSerial).
 func SgemmPackedAGather(pa *PackedA, n int, b []float32, rows []int, beta float32, c []float32, ldc int, serial bool) {
+	sgemmPackedAGather(pa, n, b, rows, beta, c, ldc, serial, nil)
+}
+
+func sgemmPackedAGather(pa *PackedA, n int, b []float32, rows []int, beta float32, c []float32, ldc int, serial bool, ep *Epilogue) {
 	checkDims(pa.m, n, pa.k)
 	if len(rows) != pa.k {
 		panic(fmt.Sprintf("gemm: %d B rows given for depth %d", len(rows), pa.k))
@@ -145,6 +150,11 @@ func SgemmPackedAGather(pa *PackedA, n int, b []float32, rows []int, beta float3
 		beta: beta,
 		c:    c, ldc: ldc,
 		serial: serial,
+		ep:     ep,
+	}
+	if pr.k == 0 || pr.m == 0 || n == 0 {
+		pr.solve()
+		return
 	}
 	pr.solveBlocked() // the vector special cases read B with a stride
 }

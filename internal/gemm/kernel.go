@@ -35,6 +35,10 @@ type kernel struct {
 	// y[r] selected by bit r of mask.
 	panelGemv func(depth int, a, x, y *float32, mask uint32)
 
+	// epilogue, if not nil, is the vector code of Epilogue for rows × cols of c (see
+	// genericEpilogue).
+	epilogue func(c []float32, ldc, rows, cols int, bias []float32, lo, hi float32)
+
 	// axpy computes y += alpha·x; dot returns x·y (len(x) == len(y)).
 	axpy func(alpha float32, x, y []float32)
 	dot  func(x, y []float32) float32

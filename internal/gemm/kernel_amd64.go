@@ -28,6 +28,7 @@ var avx512Kernel = &kernel{
 	gatherPanelB:      packGather32AVX512,
 	transpose4:        packTranspose4AVX512,
 	panelGemv:         panelGemvAVX512,
+	epilogue:          avx512Epilogue,
 	axpy:              avx2Axpy,
 	dot:               avx2Dot,
 }
@@ -99,3 +100,15 @@ func availableKernels() []*kernel {
 }
 
 func bestKernel() *kernel { return availableKernels()[0] }
+
+//go:noescape
+func epilogueAVX512(c *float32, ldc, rows, cols int, bias *float32, lo, hi float32)
+
+func avx512Epilogue(c []float32, ldc, rows, cols int, bias []float32, lo, hi float32) {
+	_ = c[(rows-1)*ldc+cols-1]
+	var b *float32
+	if bias != nil {
+		b = &bias[:rows][0]
+	}
+	epilogueAVX512(&c[0], ldc, rows, cols, b, lo, hi)
+}
