@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"unsafe"
 
@@ -205,7 +204,7 @@ func (p *walkPlan) run(fn runFunc) {
 // parallelFor calls fn on consecutive ranges covering [0, n), on several goroutines when the work
 // (n items of workPerItem each) is large enough to pay off. Ranges are disjoint.
 func parallelFor(n, workPerItem int, fn func(lo, hi int)) {
-	threads := runtime.GOMAXPROCS(0)
+	threads := nnThreads() // the same limit as the convolutions (gemm.SetThreads)
 	if n <= 0 {
 		return
 	}
