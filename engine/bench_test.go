@@ -172,6 +172,9 @@ func TestZooOpTimes(t *testing.T) {
 				return build, err
 			}
 			kernel, op := build.Kernel, n.OpType()
+			if op == "MaxPool" && os.Getenv("FCCONV_OPTIMES") == "conv" {
+				op = fmt.Sprintf("MaxPool%v>%v", in[0].Shape[1:], build.Outputs[0].Shape[1:])
+			}
 			if op == "Conv" && os.Getenv("FCCONV_OPTIMES") == "conv" {
 				op = convTimeKey(in, build)
 				mu.Lock()

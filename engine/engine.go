@@ -45,7 +45,40 @@ type Program struct {
 	outerRefs  []string // outer-scope names a subgraph program reads
 	keepAll    bool
 	shapesOnly bool
-	pools      sync.Pool // of *bufferPool: intermediate buffers kept between runs
+	// pools keeps the intermediate buffers between runs, one bufferPool per run in flight. A
+	// sync.Pool would drop them at every garbage collection, and the next run would page-fault
+	// its whole working set in again.
+	pools struct {
+		sync.Mutex
+		free []*bufferPool
+	}
+}
+
+// takePool returns a buffer pool for one run.
+func (p *Program) takePool() *bufferPool {
+	p.pools.Lock()
+	defer p.pools.Unlock()
+	if n := len(p.pools.free); n > 0 {
+		bp := p.pools.free[n-1]
+		p.pools.free = p.pools.free[:n-1]
+		return bp
+	}
+	return newBufferPool()
+}
+
+// returnPool keeps a run's buffers for the next run.
+func (p *Program) returnPool(bp *bufferPool) {
+	p.pools.Lock()
+	defer p.pools.Unlock()
+	p.pools.free = append(p.pools.free, bp)
+}
+
+// ReleaseBuffers drops the intermediate buffers kept between runs, for a program that stays
+// compiled but will not run again soon.
+func (p *Program) ReleaseBuffers() {
+	p.pools.Lock()
+	defer p.pools.Unlock()
+	p.pools.free = nil
 }
 
 type slot struct {
@@ -167,11 +200,8 @@ func (p *Program) run(inputs map[string]*tensor.Tensor, outer func(string) *tens
 	}
 	// Buffers go back to a per-program pool after the run, so the next run reuses them instead
 	// of allocating (and page-faulting in) every intermediate again.
-	pool, _ := p.pools.Get().(*bufferPool)
-	if pool == nil {
-		pool = newBufferPool()
-	}
-	defer p.pools.Put(pool)
+	pool := p.takePool()
+	defer p.returnPool(pool)
 	for si := range p.steps {
 		st := &p.steps[si]
 		in := make([]*tensor.Tensor, len(st.in))
@@ -186,9 +216,14 @@ func (p *Program) run(inputs map[string]*tensor.Tensor, outer func(string) *tens
 				continue
 			}
 			info := p.slots[s].info
-			if src, isView := st.views[i]; isView {
+			switch src, isView := st.views[i]; {
+			case isView:
 				out[i] = in[src].Reshaped(info.Shape...)
-			} else {
+			case p.slots[s].lastUse < 0:
+				// A graph output (or a value kept whole): it leaves with the caller, so it gets
+				// its own buffer rather than one the pool would then have to replace every run.
+				out[i] = tensor.New(info.DType, info.Shape...)
+			default:
 				out[i] = pool.get(info.DType, info.Shape)
 			}
 		}
