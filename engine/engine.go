@@ -73,13 +73,6 @@ func (p *Program) returnPool(bp *bufferPool) {
 	p.pools.free = append(p.pools.free, bp)
 }
 
-// ReleaseBuffers drops the intermediate buffers kept between runs, for a program that stays
-// compiled but will not run again soon.
-func (p *Program) ReleaseBuffers() {
-	p.pools.Lock()
-	defer p.pools.Unlock()
-	p.pools.free = nil
-}
 
 type slot struct {
 	name  string
