@@ -232,8 +232,9 @@ func safeConvert(conv ConvertFunc, path string, opts convert.Options) *convert.R
 }
 
 // recoverJob turns a panic while processing a job into a failure of that model alone: one model
-// hitting a bug must not take the rest of the zoo down with it. (A panic in a goroutine the engine
-// starts cannot be caught here; it still ends the process, as in Go it must.)
+// hitting a bug must not take the rest of the zoo down with it. The engine's parallel loops
+// (internal/workers) raise a panic of any of their goroutines again in the caller's, so it
+// arrives here too.
 func recoverJob(job Job, rec **Record) {
 	r := recover()
 	if r == nil {

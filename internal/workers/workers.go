@@ -8,6 +8,11 @@
 // job, spin for a short while waiting for the next one, as the thread pools of other inference
 // engines do; only then do they park. A caller runs its share of the job on its own goroutine.
 //
+// A call that panics does not take the process down from a helper goroutine, where nothing could
+// recover it: the panic is carried back and raised again in the goroutine that called Run, once
+// the job's other calls have finished, so the caller's own recover (batch conversion's, per
+// model) sees it.
+//
 // One job runs at a time. A Run that finds the pool busy (two models run side by side, or a
 // parallel call made inside a job) falls back to goroutines of its own, so it never waits for the
 // pool.
@@ -33,7 +38,11 @@ type job struct {
 	next  atomic.Int64 // the next index to hand out
 	done  atomic.Int64 // calls finished
 	seats atomic.Int64 // helpers that may still join
+	// panicked holds the first panic of a call, raised again by Run.
+	panicked atomic.Pointer[callPanic]
 }
+
+type callPanic struct{ value any }
 
 // work runs the job's calls until none are left.
 func (j *job) work() {
@@ -42,8 +51,25 @@ func (j *job) work() {
 		if i >= j.n {
 			return
 		}
-		j.fn(int(i))
+		j.call(int(i))
 		j.done.Add(1)
+	}
+}
+
+// call runs fn(i), keeping a panic for Run to raise again.
+func (j *job) call(i int) {
+	defer func() {
+		if r := recover(); r != nil {
+			j.panicked.CompareAndSwap(nil, &callPanic{r})
+		}
+	}()
+	j.fn(i)
+}
+
+// repanic raises the job's first panic, if a call panicked.
+func (j *job) repanic() {
+	if p := j.panicked.Load(); p != nil {
+		panic(p.value)
 	}
 }
 
@@ -63,7 +89,7 @@ func Run(n, parallel int, fn func(i int)) {
 	parallel = min(parallel, n)
 	if parallel <= 1 {
 		for i := range n {
-			fn(i)
+			fn(i) // a panic unwinds straight into the caller
 		}
 		return
 	}
@@ -91,6 +117,7 @@ func Run(n, parallel int, fn func(i int)) {
 			runtime.Gosched()
 		}
 	}
+	j.repanic()
 }
 
 // startHelpers makes sure at least want helpers exist. The caller holds pool.busy.
@@ -154,4 +181,5 @@ func runOnGoroutines(n, parallel int, fn func(i int)) {
 	}
 	j.work()
 	wg.Wait()
+	j.repanic()
 }

@@ -70,3 +70,35 @@ func TestRunWaitsForSlowCalls(t *testing.T) {
 		t.Fatalf("Run returned with %d of 4 calls finished", f)
 	}
 }
+
+// TestRunRaisesPanicsInCaller checks that a call panicking on a helper (or on a fallback
+// goroutine) panics in Run's caller, after the other calls, and that the pool still works after.
+func TestRunRaisesPanicsInCaller(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		if busy {
+			pool.busy.Lock() // force the fallback to goroutines of Run's own
+		}
+		var ran atomic.Int32
+		func() {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Errorf("busy=%v: recovered %v, want boom", busy, r)
+				}
+			}()
+			Run(16, 4, func(i int) {
+				ran.Add(1)
+				if i == 5 {
+					panic("boom")
+				}
+			})
+			t.Errorf("busy=%v: Run returned normally", busy)
+		}()
+		if busy {
+			pool.busy.Unlock()
+		}
+		if n := ran.Load(); n != 16 {
+			t.Errorf("busy=%v: %d of 16 calls ran", busy, n)
+		}
+		checkRun(t, 100, 4)
+	}
+}
