@@ -73,7 +73,6 @@ func (p *Program) returnPool(bp *bufferPool) {
 	p.pools.free = append(p.pools.free, bp)
 }
 
-
 type slot struct {
 	name  string
 	info  Info
