@@ -1,5 +1,7 @@
 package engine
 
+//go:generate go run dw_genkernels.go
+
 import (
 	"unsafe"
 
