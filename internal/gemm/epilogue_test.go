@@ -47,7 +47,11 @@ func TestEpilogue(t *testing.T) {
 						SgemmPackedAGather(pa, c.n, b, rows, c.beta, want, c.n, serial)
 						SgemmPackedAGatherEpilogue(pa, c.n, b, rows, c.beta, got, c.n, serial, ep)
 					} else {
-						SgemmPackedAEpilogue(serial, pa, c.n, b, c.n, false, c.beta, want, c.n, nil)
+						if serial {
+							SgemmPackedASerial(pa, c.n, b, c.n, false, c.beta, want, c.n)
+						} else {
+							SgemmPackedA(pa, c.n, b, c.n, false, c.beta, want, c.n)
+						}
 						SgemmPackedAEpilogue(serial, pa, c.n, b, c.n, false, c.beta, got, c.n, ep)
 					}
 					genericEpilogue(want, c.n, c.m, c.n, ep.Bias, ep.Lo, ep.Hi)
