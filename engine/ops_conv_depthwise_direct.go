@@ -36,12 +36,14 @@ const dwDirectLanes = 16
 // depthwiseDirect is a compiled direct depthwise layer; the slices keep the descriptors' arrays
 // alive.
 type depthwiseDirect struct {
-	desc     dwDirectDesc
 	stride2  bool
+	outSize  int // floats per output plane
+	desc     dwDirectDesc
 	rowStart []int32
 	entries  []int32
 	masks    []uint16
-	// narrow, for planes whose rows fit one vector, walks the taps once per group of 8 rows.
+	// narrow, for planes whose rows fit one vector, walks the taps once per group of 8 rows;
+	// it is nil when desc, the row walk, is used.
 	narrow  *dwNarrowDesc
 	records []dwNarrowRecord
 }
@@ -93,7 +95,17 @@ func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
 	if sw > 2 || int64(h)*int64(w)*4+int64(oh)*int64(ow)*4 >= 1<<30 || ow < 1 {
 		return nil
 	}
-	d := &depthwiseDirect{stride2: sw == 2}
+	d := &depthwiseDirect{stride2: sw == 2, outSize: oh * ow}
+	if ow <= dwDirectLanes {
+		d.compileNarrow(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw)
+	} else {
+		d.compileRows(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw)
+	}
+	return d
+}
+
+// compileRows builds the row-walking kernels' descriptor for the window (see dwDirectDesc).
+func (d *depthwiseDirect) compileRows(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw int) {
 	vectors := (ow + dwDirectLanes - 1) / dwDirectLanes
 	masksPerVector := sw // stride 2 reads two vectors of columns per output vector
 	for kx := 0; kx < kw; kx++ {
@@ -130,9 +142,6 @@ func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
 		d.entries = append(d.entries, 0, 0, 0) // keep the pointer valid; no row reads it
 	}
 	lastLanes := ow - (vectors-1)*dwDirectLanes
-	if vectors == 1 {
-		d.compileNarrow(h, oh, sh, padTop, kh, dh, w, ow, sw, padLeft, kw, dw)
-	}
 	d.desc = dwDirectDesc{
 		rows:      oh,
 		vectors:   vectors,
@@ -143,7 +152,6 @@ func newDepthwiseDirect(win *nnWindow) *depthwiseDirect {
 		masks:     &d.masks[0],
 		maskBytes: 2 * masksPerVector,
 	}
-	return d
 }
 
 // compileNarrow builds the narrow kernels' records for the window (see dwNarrowDesc).
@@ -185,7 +193,7 @@ func (d *depthwiseDirect) compileNarrow(h, oh, sh, padTop, kh, dh, w, ow, sw, pa
 // output channel's taps k. x and y must hold the whole planes.
 func (d *depthwiseDirect) plane(x, y, k []float32, bias float32) {
 	_ = x[len(x)-1]
-	_ = y[d.desc.rows*d.desc.rowBytes/4-1]
+	_ = y[d.outSize-1]
 	switch {
 	case d.narrow != nil && d.stride2:
 		depthwiseNarrowS2(d.narrow, unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), &k[0], bias)
