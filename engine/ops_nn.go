@@ -207,14 +207,7 @@ const nnMinParallelWork = 1 << 16
 // tasks one at a time so uneven tasks balance. workPerTask estimates each task's work; it runs
 // inline when the total is small or one goroutine is enough.
 func nnParallel(tasks, workPerTask int, body func(i int)) {
-	parallel := min(nnThreads(), tasks, max(1, tasks*workPerTask/nnMinParallelWork))
-	if parallel <= 1 {
-		for i := 0; i < tasks; i++ {
-			body(i)
-		}
-		return
-	}
-	workers.Run(tasks, parallel, body)
+	workers.Run(tasks, min(nnThreads(), max(1, tasks*workPerTask/nnMinParallelWork)), body)
 }
 
 // nnParallelRange splits [0, n) into contiguous chunks of at least grain items, one chunk per
