@@ -82,11 +82,13 @@ var pool struct {
 	wake    chan struct{}
 }
 
-// Run calls fn(i) for every i in [0, n) on up to parallel goroutines, the caller's included, and
-// returns when all calls have returned. Indices are handed out one at a time, so uneven calls
+// Run calls fn(i) for every i in [0, n) on up to parallel goroutines (and no more than GOMAXPROCS),
+// the caller's included, and returns when all calls have returned. Indices are handed out one at a time, so uneven calls
 // balance.
 func Run(n, parallel int, fn func(i int)) {
-	parallel = min(parallel, n)
+	// More goroutines than Ps would only take turns, and a spinning helper would hold the P its
+	// caller needs.
+	parallel = min(parallel, n, runtime.GOMAXPROCS(0))
 	if parallel <= 1 {
 		for i := range n {
 			fn(i) // a panic unwinds straight into the caller
