@@ -115,6 +115,7 @@ func Run(n, parallel int, fn func(i int)) {
 	j.work()
 	// Wait for the calls the helpers took; they are running now, so this is short.
 	for spins := 0; j.done.Load() < j.n; spins++ {
+		pause()
 		if spins%1024 == 1023 {
 			runtime.Gosched()
 		}
@@ -153,6 +154,7 @@ func nextJob(last uint64) *job {
 			if j := pool.current.Load(); j != nil && j.id > last {
 				return j
 			}
+			pause()
 			// Checking the clock and yielding (which takes the scheduler's lock) only now and
 			// then keeps the spin off the main goroutine's way.
 			if spins%1024 == 1023 {
