@@ -174,3 +174,83 @@ func (n *Node) Opset() int64 {
 	}
 	return n.Graph.Model.Opset(n.Domain())
 }
+
+// ResolvedConstant is a constant found by ResolveConstant.
+type ResolvedConstant struct {
+	T *tensor.Tensor
+	// Name is the value the constant was found at (for naming and caching what is made from it).
+	Name string
+	// Transposed: the value is T transposed (2-D), it was found through Transpose(perm [1,0]).
+	Transposed bool
+}
+
+// NotConstantError says why a value is not a constant (as opposed to a constant that cannot be
+// decoded, which ResolveConstant reports with the decoding error).
+type NotConstantError struct{ Reason string }
+
+func (e *NotConstantError) Error() string { return e.Reason }
+
+func notConstant(format string, args ...any) error {
+	return &NotConstantError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ResolveConstant is the constant resolver every rewrite pass uses, so that they agree on what a
+// constant is: an initializer or Constant node (see Constant), or the same through Identity,
+// Transpose of a 2-D constant with perm [1,0] (reported as Transposed, not copied), or Cast to
+// float (converted), or else a value folded names (the engine's compile-time constants; nil for
+// none). Exporters that skip constant folding leave weights behind such chains.
+func (g *Graph) ResolveConstant(name string, folded func(string) *tensor.Tensor) (*ResolvedConstant, error) {
+	t, err := g.ConstantErr(name)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		return &ResolvedConstant{T: t, Name: name}, nil
+	}
+	v := g.Value(name)
+	if v == nil {
+		return nil, notConstant("no value %q", name)
+	}
+	if v.Initializer != nil && v.Input != nil {
+		return nil, notConstant("%q is a graph input whose initializer is only a default (an IR < 4 export): "+
+			"callers may override it, so it is not a constant; re-export with IR >= 4, or load the model "+
+			"treating input defaults as constants", name)
+	}
+	prod := v.Producer
+	if prod == nil {
+		return nil, notConstant("%q is a graph input, fed at run time", name)
+	}
+	if prod.Domain() == "" {
+		switch prod.OpType() {
+		case "Identity":
+			return g.ResolveConstant(prod.Input(0), folded)
+		case "Transpose":
+			inner, err := g.ResolveConstant(prod.Input(0), folded)
+			if inner == nil {
+				return nil, err
+			}
+			perm := prod.AttrInts("perm", nil)
+			if inner.T.Rank() == 2 && (perm == nil || (len(perm) == 2 && perm[0] == 1 && perm[1] == 0)) {
+				c := *inner
+				c.Transposed = !c.Transposed
+				return &c, nil
+			}
+		case "Cast":
+			inner, err := g.ResolveConstant(prod.Input(0), folded)
+			if inner == nil {
+				return nil, err
+			}
+			if tensor.DType(prod.AttrInt("to", 0)) == tensor.Float {
+				c := *inner
+				c.T = tensor.FromFloat32(inner.T.AsFloat32(), inner.T.Shape...)
+				return &c, nil
+			}
+		}
+	}
+	if folded != nil {
+		if t := folded(name); t != nil {
+			return &ResolvedConstant{T: t, Name: name}, nil
+		}
+	}
+	return nil, notConstant("it is computed at run time by %v", prod)
+}

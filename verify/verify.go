@@ -1,19 +1,33 @@
+// Package verify proves two models (or a model and reference outputs) numerically equivalent: it
+// takes or makes inputs (package samples), runs both on fcconv's engine, compares the outputs
+// under tolerances (package compare) and builds a report.
 package verify
 
 import (
 	"fmt"
-	"math/rand"
-	"os"
-	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 	"time"
 
+	"github.com/fcconv/fcconv/compare"
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 )
+
+// The comparison rules are package compare's; verify names them for its callers.
+type (
+	Tolerance    = compare.Tolerance
+	Tolerances   = compare.Tolerances
+	OutputReport = compare.OutputReport
+)
+
+// DefaultTolerance is compare.DefaultTolerance.
+var DefaultTolerance = compare.DefaultTolerance
+
+// ParseTolerance parses a tolerance flag value (see compare.ParseTolerance).
+func ParseTolerance(tols *Tolerances, value string, relative bool) error {
+	return compare.ParseTolerance(tols, value, relative)
+}
 
 // Options control a comparison.
 type Options struct {
@@ -75,7 +89,7 @@ func Models(a, b *graph.Model, opts Options) (*Report, error) {
 
 // Programs is Models for already compiled programs.
 func Programs(pa, pb *engine.Program, opts Options) (*Report, error) {
-	inputs, source, err := samples(pa, opts)
+	inputs, source, err := inputsFor(pa, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +102,7 @@ func Programs(pa, pb *engine.Program, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("running the rewritten model: %w", err)
 	}
 	rep := &Report{Samples: len(inputs), InputSource: source, Approximate: opts.Approximate, RunSecondsA: secsA, RunSecondsB: secsB}
-	rep.Outputs = CompareOutputs(pa.Outputs(), gotOuts, wantOuts, opts.Tolerances, opts.FlattenOutputs)
+	rep.Outputs = compare.Outputs(pa.Outputs(), gotOuts, wantOuts, opts.Tolerances, opts.FlattenOutputs)
 	rep.Equivalent = allPass(rep.Outputs)
 	return rep, nil
 }
@@ -105,7 +119,7 @@ func AgainstReference(m *graph.Model, inputs, want []map[string]*tensor.Tensor, 
 		return nil, err
 	}
 	rep := &Report{Samples: len(inputs), InputSource: "files", RunSecondsA: secs}
-	rep.Outputs = CompareOutputs(p.Outputs(), got, want, opts.Tolerances, opts.FlattenOutputs)
+	rep.Outputs = compare.Outputs(p.Outputs(), got, want, opts.Tolerances, opts.FlattenOutputs)
 	rep.Equivalent = allPass(rep.Outputs)
 	return rep, nil
 }
@@ -132,116 +146,15 @@ func runAll(p *engine.Program, inputs []map[string]*tensor.Tensor) ([]map[string
 	return outs, time.Since(start).Seconds(), nil
 }
 
-func samples(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, string, error) {
+// inputsFor returns the samples to run: the given ones, else Samples random ones with Seed.
+func inputsFor(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, string, error) {
 	if len(opts.Inputs) > 0 {
 		if opts.InputSource != "" {
 			return opts.Inputs, opts.InputSource, nil
 		}
 		return opts.Inputs, "given", nil
 	}
-	n := opts.Samples
-	if n <= 0 {
-		n = 1
-	}
-	var out []map[string]*tensor.Tensor
-	for i := 0; i < n; i++ {
-		in, err := RandomInputs(p, opts.Seed+int64(i))
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, in)
-	}
-	return out, fmt.Sprintf("random (seed %d)", opts.Seed), nil
-}
-
-// RandomInputs makes one seeded sample for a compiled program: standard normal floats, small
-// non-negative integers, random booleans.
-func RandomInputs(p *engine.Program, seed int64) (map[string]*tensor.Tensor, error) {
-	r := rand.New(rand.NewSource(seed))
-	in := map[string]*tensor.Tensor{}
-	for _, name := range p.Inputs() {
-		info, _ := p.Info(name)
-		t := tensor.New(info.DType, info.Shape...)
-		for i := 0; i < t.Len(); i++ {
-			switch info.DType {
-			case tensor.Float:
-				t.F32[i] = float32(r.NormFloat64())
-			case tensor.Double:
-				t.F64[i] = r.NormFloat64()
-			case tensor.Float16:
-				t.U16[i] = tensor.Float32ToHalf(float32(r.NormFloat64()))
-			case tensor.Int64:
-				t.I64[i] = int64(r.Intn(4))
-			case tensor.Int32:
-				t.I32[i] = int32(r.Intn(4))
-			case tensor.Uint8:
-				t.U8[i] = uint8(r.Intn(256))
-			case tensor.Int8:
-				t.I8[i] = int8(r.Intn(256) - 128)
-			case tensor.Bool:
-				t.B[i] = r.Intn(2) == 1
-			default:
-				return nil, fmt.Errorf("input %q has type %v, for which fcconv cannot make random inputs; give inputs with --input", name, info.DType)
-			}
-		}
-		in[name] = t
-	}
-	return in, nil
-}
-
-var pbFile = regexp.MustCompile(`^(input|output)_(\d+)\.pb$`)
-
-// ReadTestDataSet reads a model-zoo test_data_set folder: input_N.pb are matched to the graph inputs
-// by the tensor's name when it has one and by position otherwise; output_N.pb likewise to outputs.
-func ReadTestDataSet(dir string, inputNames, outputNames []string) (inputs, outputs map[string]*tensor.Tensor, err error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	type file struct {
-		kind string
-		idx  int
-		path string
-	}
-	var files []file
-	for _, e := range entries {
-		if m := pbFile.FindStringSubmatch(e.Name()); m != nil {
-			idx, _ := strconv.Atoi(m[2])
-			files = append(files, file{m[1], idx, filepath.Join(dir, e.Name())})
-		}
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].idx < files[j].idx })
-	inputs, outputs = map[string]*tensor.Tensor{}, map[string]*tensor.Tensor{}
-	for _, f := range files {
-		t, name, err := tensor.ReadProtoFile(f.path)
-		if err != nil {
-			return nil, nil, err
-		}
-		names, into := inputNames, inputs
-		if f.kind == "output" {
-			names, into = outputNames, outputs
-		}
-		if !contains(names, name) {
-			if f.idx >= len(names) {
-				return nil, nil, fmt.Errorf("%s: the model has only %d %ss", f.path, len(names), f.kind)
-			}
-			name = names[f.idx]
-		}
-		into[name] = t
-	}
-	if len(inputs) == 0 {
-		return nil, nil, fmt.Errorf("%s holds no input_N.pb files", dir)
-	}
-	return inputs, outputs, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s && s != "" {
-			return true
-		}
-	}
-	return false
+	return samples.RandomSets(p, opts.Seed, opts.Samples)
 }
 
 func modelName(m *graph.Model) string {

@@ -1,4 +1,4 @@
-package verify
+package compare
 
 import (
 	"math"
@@ -15,13 +15,13 @@ func TestToleranceFollowsTheOutputScale(t *testing.T) {
 	want := tensor.FromFloat32([]float32{100, -50, 0.001, 3}, 1, 4)
 	// 5e-3 off on an output of scale 100: 5e-5 relative, within the default 1e-4.
 	close := tensor.FromFloat32([]float32{100.005, -50, 0.001, 3}, 1, 4)
-	rep := CompareOutputs([]string{"y"}, outputs("y", close), outputs("y", want), Tolerances{Default: DefaultTolerance}, false)
+	rep := Outputs([]string{"y"}, outputs("y", close), outputs("y", want), Tolerances{Default: DefaultTolerance}, false)
 	if !rep[0].Pass {
 		t.Fatalf("float noise rejected: %+v", rep[0])
 	}
 	// A wrong element: rejected, and located.
 	wrong := tensor.FromFloat32([]float32{100, -50, 0.001, 4}, 1, 4)
-	rep = CompareOutputs([]string{"y"}, outputs("y", wrong), outputs("y", want), Tolerances{Default: DefaultTolerance}, false)
+	rep = Outputs([]string{"y"}, outputs("y", wrong), outputs("y", want), Tolerances{Default: DefaultTolerance}, false)
 	r := rep[0]
 	if r.Pass || r.Mismatched != 1 || r.WorstIndex[1] != 3 || r.WorstGot != 4 || r.WorstWant != 3 {
 		t.Fatalf("wrong element not caught: %+v", r)
@@ -34,10 +34,10 @@ func TestToleranceFollowsTheOutputScale(t *testing.T) {
 func TestShapeMismatchAndFlatten(t *testing.T) {
 	want := tensor.FromFloat32([]float32{1, 2, 3}, 1, 3)
 	got := tensor.FromFloat32([]float32{1, 2, 3}, 1, 3, 1, 1)
-	if rep := CompareOutputs([]string{"y"}, outputs("y", got), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); rep[0].Pass || rep[0].Problem == "" {
+	if rep := Outputs([]string{"y"}, outputs("y", got), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); rep[0].Pass || rep[0].Problem == "" {
 		t.Fatalf("shape mismatch passed: %+v", rep[0])
 	}
-	if rep := CompareOutputs([]string{"y"}, outputs("y", got), outputs("y", want), Tolerances{Default: DefaultTolerance}, true); !rep[0].Pass {
+	if rep := Outputs([]string{"y"}, outputs("y", got), outputs("y", want), Tolerances{Default: DefaultTolerance}, true); !rep[0].Pass {
 		t.Fatalf("flattened comparison failed: %+v", rep[0])
 	}
 }
@@ -46,11 +46,11 @@ func TestNaNHandling(t *testing.T) {
 	nan := float32(math.NaN())
 	want := tensor.FromFloat32([]float32{nan, 1}, 2)
 	same := tensor.FromFloat32([]float32{nan, 1}, 2)
-	if rep := CompareOutputs([]string{"y"}, outputs("y", same), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); !rep[0].Pass {
+	if rep := Outputs([]string{"y"}, outputs("y", same), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); !rep[0].Pass {
 		t.Fatalf("NaN == NaN rejected: %+v", rep[0])
 	}
 	diff := tensor.FromFloat32([]float32{0, 1}, 2)
-	if rep := CompareOutputs([]string{"y"}, outputs("y", diff), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); rep[0].Pass {
+	if rep := Outputs([]string{"y"}, outputs("y", diff), outputs("y", want), Tolerances{Default: DefaultTolerance}, false); rep[0].Pass {
 		t.Fatalf("a number where the reference has NaN passed")
 	}
 }

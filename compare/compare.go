@@ -1,5 +1,5 @@
-// Package verify proves two models (or a model and reference outputs) numerically equivalent: it
-// makes or loads inputs, runs both on fcconv's engine, applies tolerances and builds a report.
+// Package compare compares a run's outputs with reference outputs, element by element, under
+// tolerances: it is the numeric judgement verify reports and the bottleneck pass measures with.
 //
 // Tolerances are relative to each output's scale: an element agrees when
 //
@@ -8,7 +8,7 @@
 // where max|want| is the largest magnitude of that output over the sample. Output scales differ by
 // three orders of magnitude between real models (logits with std 0.01 or 11), so an absolute
 // tolerance alone either misses bugs on one or flags float reassociation on the other.
-package verify
+package compare
 
 import (
 	"fmt"
@@ -254,9 +254,9 @@ func isFloat(dt tensor.DType) bool {
 	return dt == tensor.Float || dt == tensor.Double || dt == tensor.Float16 || dt == tensor.BFloat16
 }
 
-// CompareOutputs compares sample-aligned outputs of a run (got) with references (want), for the
+// Outputs compares sample-aligned outputs of a run (got) with references (want), for the
 // named outputs, and returns one report per output.
-func CompareOutputs(names []string, got, want []map[string]*tensor.Tensor, tols Tolerances, flatten bool) []OutputReport {
+func Outputs(names []string, got, want []map[string]*tensor.Tensor, tols Tolerances, flatten bool) []OutputReport {
 	var reports []OutputReport
 	for _, name := range names {
 		s := newOutputStats(name, tols.For(name))
