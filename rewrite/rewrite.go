@@ -1,20 +1,41 @@
-// Package rewrite holds fcconv's graph rewrites, one file per pass.
+// Package rewrite is the framework fcconv's graph rewrites run in; the passes themselves live in
+// its subpackages (rewrite/fctoconv, rewrite/bottleneck), one package each, and rewrite/passes
+// lists them.
 //
-// A pass is one Pass value (see fctoconv.go, bottleneck.go), in the manner of go/analysis: a name,
-// a doc string and a Run function. Run looks at every candidate site in the graph, checks it, and
+// A pass is one Pass value, in the manner of go/analysis: a name, a doc string, what it Requires
+// from the pipeline (the inferred shapes of the graph it receives, the samples the result will be
+// verified on) and a Run function. Run looks at every candidate site in the graph, checks it, and
 // either rewrites it, reporting what it replaced and the MACs before and after (Context.Applied),
-// or leaves it alone with the reason why (Context.Declined), so that `fcconv inspect` can say why a
-// layer was not converted. In a dry run (Context.DryRun) a pass checks but does not edit.
+// or leaves it alone with the reason why (Context.Declined), so that `fcconv inspect` can say why
+// a layer was not converted. It returns what it bound for the passes after it and the caller
+// (Result). In a dry run (Context.DryRun) a pass checks but does not edit.
+//
+// Data flows one way: the caller hands Run the model, the shapes it already inferred and its
+// samples; each pass gets what it requires and returns what it bound; Run returns the report and
+// the engine options the rewritten graph compiles with. Shapes are inferred again only when a
+// pass edited the graph and a later pass requires them.
 package rewrite
 
 import (
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"maps"
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/tensor"
+)
+
+// Requirement is something a pass needs from the pipeline before it runs.
+type Requirement int
+
+const (
+	// Shapes: the inferred shapes and MACs of the graph as the pass receives it (Context.Shape,
+	// Context.Info, Context.MACs, and the engine-folded values of Context.Constant).
+	Shapes Requirement = iota
+	// Samples: the inputs the rewritten model will be verified on (Context.Samples), so that a
+	// pass measuring errors measures them on what verification runs.
+	Samples
 )
 
 // Pass is one rewrite.
@@ -23,76 +44,65 @@ type Pass struct {
 	Name string
 	// Doc says what the pass does, first sentence a summary.
 	Doc string
-	// Run checks and rewrites every candidate site of ctx.Graph.
-	Run func(ctx *Context) error
+	// Requires lists what the pass needs before it runs.
+	Requires []Requirement
+	// Run checks and rewrites every candidate site of ctx.Graph. ctx.Options holds the pass's own
+	// options type (or nil for its defaults).
+	Run func(ctx *Context) (Result, error)
 }
 
-// Passes lists every pass by name.
-var Passes = map[string]*Pass{}
-
-func registerPass(p *Pass) *Pass {
-	Passes[p.Name] = p
-	return p
-}
-
-// Lookup returns the passes named in a comma-separated list, in that order.
-func Lookup(names string) ([]*Pass, error) {
-	var out []*Pass
-	for _, name := range strings.Split(names, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
+func (p *Pass) requires(r Requirement) bool {
+	for _, have := range p.Requires {
+		if have == r {
+			return true
 		}
-		p, ok := Passes[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown pass %q (known: %s)", name, strings.Join(PassNames(), ", "))
-		}
-		out = append(out, p)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no pass named")
-	}
-	return out, nil
+	return false
 }
 
-// PassNames lists the registered passes, sorted.
-func PassNames() []string {
-	var names []string
-	for n := range Passes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+// Result is what a pass hands on.
+type Result struct {
+	// Edited: the pass changed the graph.
+	Edited bool
+	// Dims are symbolic dims the pass introduced, bound to the sizes the graph had (fc-to-conv
+	// --spatial makes the input's H and W "height" and "width"): later passes and the caller
+	// compile the graph with them.
+	Dims map[string]int
+	// Reshaped are graph outputs whose shape the pass changed on purpose (--spatial heads); every
+	// other output keeps its shape.
+	Reshaped []string
 }
 
-// Options are the settings passes read. Each pass documents the fields it uses.
-type Options struct {
-	// Scope is "heads" (default: fully-connected layers of classifier heads) or "all" (every
-	// fully-connected layer with constant weights).
-	Scope string
-	// Spatial makes converted heads fully convolutional: the trailing flatten is dropped and the
-	// input's H and W become symbolic.
-	Spatial bool
-	// Bottleneck holds the settings of the bottleneck pass.
-	Bottleneck BottleneckOptions
-	// Engine holds the input shapes the passes infer shapes with.
+// Step is a pass with its options, as the caller configures it.
+type Step struct {
+	Pass    *Pass
+	Options any
+}
+
+// Input is what the pipeline hands the passes.
+type Input struct {
+	// Engine binds the input shapes and symbolic dims the graph is compiled with.
 	Engine engine.Options
+	// Shapes are the graph's inferred shapes when the caller already has them (compiled with
+	// Engine); nil: Run infers them if a pass requires them.
+	Shapes *engine.Program
+	// Samples are the inputs the rewritten model will be verified on.
+	Samples []map[string]*tensor.Tensor
+	// DryRun: check every candidate and report, but do not edit the graph. Candidates that would
+	// be converted are reported through Applied with the figures the rewrite would give.
+	DryRun bool
 }
 
-// BottleneckOptions are the settings of the bottleneck pass (see bottleneck.go).
-type BottleneckOptions struct {
-	MinChannels int
-	// Rank policy: exactly one of these is used, in this order of precedence.
-	Rank       int     // fixed rank
-	RankRatio  float64 // rank = ratio * min(C_in, C_out*K*K)
-	RankEnergy float64 // keep this share of the squared singular values
-	MaxError   float64 // smallest ranks whose measured output error stays within this
-	// CalibrationInputs are the inputs for input-covariance weighting: a test_data_set folder, a
-	// folder of such folders, a comma-separated list of them, or "random".
-	CalibrationInputs string
-	// Inputs are the samples the pass measures errors on (MaxError, reported layer errors): the
-	// convert command passes its verification inputs. Empty: calibration inputs, else random.
-	Inputs []map[string]*tensor.Tensor
+// Outcome is what Run returns.
+type Outcome struct {
+	Report *Report
+	// Engine is Input.Engine with the dims the passes bound: the options the rewritten graph
+	// compiles with.
+	Engine engine.Options
+	// Edited: some pass changed the graph.
+	Edited bool
+	// Reshaped are the graph outputs a pass changed the shape of on purpose.
+	Reshaped map[string]bool
 }
 
 // Application is one rewrite a pass made.
@@ -126,29 +136,42 @@ type Report struct {
 
 // Context is what a pass works on.
 type Context struct {
-	Model   *graph.Model
-	Graph   *graph.Graph
-	Options Options
-	// DryRun: check every candidate and report, but do not edit the graph. Candidates that would be
-	// converted are reported through Applied with the figures the rewrite would give.
-	DryRun bool
-	Report *Report
+	Model *graph.Model
+	Graph *graph.Graph
+	// Options are the pass's own options (Step.Options): each pass documents its type.
+	Options any
+	// Engine binds the input shapes and dims the graph is compiled with (with the dims earlier
+	// passes bound).
+	Engine engine.Options
+	// Samples are the verification inputs, for a pass that requires Samples.
+	Samples []map[string]*tensor.Tensor
+	DryRun  bool
+	Report  *Report
 
 	pass   *Pass
 	shapes *engine.Program
 }
 
+// Name is the name of the running pass.
+func (ctx *Context) Name() string { return ctx.pass.Name }
+
 // Shape returns the static shape of a value of the main graph, as inferred for the configured input
 // shapes.
 func (ctx *Context) Shape(name string) ([]int, bool) {
-	if ctx.shapes == nil {
-		return nil, false
-	}
-	info, ok := ctx.shapes.Info(name)
+	info, ok := ctx.Info(name)
 	if !ok {
 		return nil, false
 	}
 	return info.Shape, true
+}
+
+// Info returns the engine's compile-time info of a value of the main graph (shape, type, and the
+// value itself when the engine folds it).
+func (ctx *Context) Info(name string) (engine.Info, bool) {
+	if ctx.shapes == nil {
+		return engine.Info{}, false
+	}
+	return ctx.shapes.Info(name)
 }
 
 // MACs returns the multiply-accumulates the engine counts for a node (0 if unknown).
@@ -157,6 +180,20 @@ func (ctx *Context) MACs(n *graph.Node) int64 {
 		return 0
 	}
 	return ctx.shapes.NodeMACs()[n]
+}
+
+// Constant resolves a value of the main graph to a constant with graph.ResolveConstant, the
+// resolver every pass shares; values the engine folds count as constants too.
+func (ctx *Context) Constant(name string) (*graph.ResolvedConstant, error) {
+	return ctx.Graph.ResolveConstant(name, ctx.folded)
+}
+
+func (ctx *Context) folded(name string) *tensor.Tensor {
+	info, ok := ctx.Info(name)
+	if !ok {
+		return nil
+	}
+	return info.Const
 }
 
 // Applied records a rewrite.
@@ -172,33 +209,78 @@ func (ctx *Context) Declined(n *graph.Node, format string, args ...any) {
 	})
 }
 
-// RefreshShapes re-runs shape inference after an edit.
-func (ctx *Context) RefreshShapes() error {
-	opts := ctx.Options.Engine
-	opts.ShapesOnly = true
-	p, err := engine.Compile(ctx.Graph, opts)
+// InferShapes compiles g for shape inference and MAC counting only.
+func InferShapes(g *graph.Graph, eo engine.Options) (*engine.Program, error) {
+	eo.ShapesOnly = true
+	p, err := engine.Compile(g, eo)
 	if err != nil {
-		return fmt.Errorf("shape inference: %w", err)
+		return nil, fmt.Errorf("shape inference: %w", err)
 	}
-	ctx.shapes = p
-	return nil
+	return p, nil
 }
 
 // Run applies the passes in order to the model's main graph (each pass sees the previous one's
-// result) and returns what they did.
-func Run(m *graph.Model, passes []*Pass, opts Options, dryRun bool) (*Report, error) {
-	report := &Report{}
-	for _, p := range passes {
-		ctx := &Context{Model: m, Graph: m.Graph, Options: opts, DryRun: dryRun, Report: report, pass: p}
-		if err := ctx.RefreshShapes(); err != nil {
-			return report, err
+// result) and returns what they did. The outcome (and its report) is returned even with an error.
+func Run(m *graph.Model, steps []Step, in Input) (*Outcome, error) {
+	out := &Outcome{Report: &Report{}, Engine: in.Engine, Reshaped: map[string]bool{}}
+	shapes := in.Shapes
+	for _, s := range steps {
+		if s.Pass == nil {
+			return out, errors.New("rewrite: a step without a pass")
 		}
-		if err := p.Run(ctx); err != nil {
-			return report, fmt.Errorf("pass %s: %w", p.Name, err)
+		ctx := &Context{Model: m, Graph: m.Graph, Options: s.Options, Engine: out.Engine, DryRun: in.DryRun, Report: out.Report, pass: s.Pass}
+		if s.Pass.requires(Shapes) {
+			if shapes == nil {
+				var err error
+				if shapes, err = InferShapes(m.Graph, out.Engine); err != nil {
+					return out, err
+				}
+			}
+			ctx.shapes = shapes
 		}
-		opts = ctx.Options // a pass may bind dims it made symbolic (fc-to-conv --spatial)
+		if s.Pass.requires(Samples) {
+			ctx.Samples = in.Samples
+		}
+		res, err := s.Pass.Run(ctx)
+		if err != nil {
+			return out, fmt.Errorf("pass %s: %w", s.Pass.Name, err)
+		}
+		if res.Edited {
+			out.Edited, shapes = true, nil
+		}
+		if len(res.Dims) > 0 {
+			out.Engine.Dims = maps.Clone(out.Engine.Dims)
+			if out.Engine.Dims == nil {
+				out.Engine.Dims = map[string]int{}
+			}
+			maps.Copy(out.Engine.Dims, res.Dims)
+		}
+		for _, o := range res.Reshaped {
+			out.Reshaped[o] = true
+		}
 	}
-	return report, nil
+	return out, nil
+}
+
+// CheckOutputShapes makes sure every graph output of the rewritten program kept the shape it had
+// in the original, except those a pass reshaped on purpose: a pass that changes an output's
+// shape has a bug, which is an error rather than a verification mismatch.
+func CheckOutputShapes(original, rewritten *engine.Program, reshaped map[string]bool) error {
+	for _, o := range original.Outputs() {
+		if reshaped[o] {
+			continue
+		}
+		want, _ := original.Info(o)
+		got, ok := rewritten.Info(o)
+		if !ok || !tensor.SameShape(got.Shape, want.Shape) {
+			var gotShape []int
+			if ok {
+				gotShape = got.Shape
+			}
+			return fmt.Errorf("internal: graph output %q changed shape from %v to %v", o, want.Shape, gotShape)
+		}
+	}
+	return nil
 }
 
 // MACsSaved sums the MACs before and after over all applications.

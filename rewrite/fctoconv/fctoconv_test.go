@@ -1,4 +1,4 @@
-package rewrite
+package fctoconv
 
 import (
 	"errors"
@@ -15,7 +15,9 @@ import (
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
+	"github.com/fcconv/fcconv/verify"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -35,38 +37,41 @@ type fcWant struct {
 	// ops: exact op-type counts in the rewritten graph (only those listed).
 	ops map[string]int
 	// outShapes: expected declared shapes of graph outputs after the pass ("batch" etc. as -1).
-	check func(t *testing.T, m *graph.Model, r *Report)
+	check func(t *testing.T, m *graph.Model, r *rewrite.Report)
 }
 
 type fcCase struct {
 	name  string
 	build func() *onnxbuild.Builder
 	opts  Options
-	want  fcWant
-	// feeds overrides the engine options of the numeric check (e.g. symbolic dims).
+	// engine binds the shapes the pass infers with (and the numeric check's, unless eng is set).
+	engine engine.Options
+	want   fcWant
+	// eng overrides the engine options of the numeric check (e.g. symbolic dims).
 	eng engine.Options
 }
 
 // Builders of small models. X is the graph input; every weight is random.
 
-var fcSeed int64 = 1
-
-func rnd(shape ...int) *tensor.Tensor {
-	fcSeed++
-	return onnxbuild.Random(fcSeed, shape...)
+// rnd makes a random weight for the model b is building, seeded by how far the model has got: each
+// model gets the same weights whichever tests ran before it, and its weights differ from each other.
+func rnd(b *onnxbuild.Builder, shape ...int) *tensor.Tensor {
+	g := b.Proto().Graph
+	seed := int64(2 + len(g.Initializer) + 1000*len(g.Node) + 1000000*len(g.Input))
+	return onnxbuild.Random(seed, shape...)
 }
 
 func gemmB(b *onnxbuild.Builder, name, in string, k, m int, transB bool, bias []int, attrs ...*onnxpb.AttributeProto) string {
 	var w string
 	if transB {
-		w = b.Init(name+".weight", rnd(m, k))
+		w = b.Init(name+".weight", rnd(b, m, k))
 		attrs = append(attrs, graph.IntAttr("transB", 1))
 	} else {
-		w = b.Init(name+".weight", rnd(k, m))
+		w = b.Init(name+".weight", rnd(b, k, m))
 	}
 	inputs := []string{in, w}
 	if bias != nil {
-		inputs = append(inputs, b.Init(name+".bias", rnd(bias...)))
+		inputs = append(inputs, b.Init(name+".bias", rnd(b, bias...)))
 	}
 	return b.Node("Gemm", inputs, attrs...)
 }
@@ -74,7 +79,7 @@ func gemmB(b *onnxbuild.Builder, name, in string, k, m int, transB bool, bias []
 // trunk: x[n,3,8,8] -> Conv 3->c (3x3, pad 1) -> Relu, the map the heads read.
 func trunk(b *onnxbuild.Builder, n, c int) string {
 	x := b.Input("x", tensor.Float, n, 3, 8, 8)
-	w := b.Init("trunk.weight", rnd(c, 3, 3, 3))
+	w := b.Init("trunk.weight", rnd(b, c, 3, 3, 3))
 	y := b.Node("Conv", []string{x, w}, graph.IntsAttr("kernel_shape", 3, 3), graph.IntsAttr("pads", 1, 1, 1, 1))
 	return b.Node("Relu", []string{y})
 }
@@ -133,9 +138,9 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 1, 4, 3, 3)
 		f := b.Node("Flatten", []string{x}, graph.IntAttr("axis", 1))
-		h := b.Node("Gemm", []string{f, constNode(b, rnd(20, 36)), constNode(b, rnd(20))}, graph.IntAttr("transB", 1))
+		h := b.Node("Gemm", []string{f, constNode(b, rnd(b, 20, 36)), constNode(b, rnd(b, 20))}, graph.IntAttr("transB", 1))
 		h = b.Node("Relu", []string{h})
-		y := b.Node("Gemm", []string{h, constNode(b, rnd(20, 5))})
+		y := b.Node("Gemm", []string{h, constNode(b, rnd(b, 20, 5))})
 		b.Output(y, tensor.Float, 1, 5)
 		return b
 	}, want: fcWant{applied: 2, kernels: []string{"4x3x3", "20x1x1"}, ops: map[string]int{"Gemm": 0, "Constant": 0}}})
@@ -143,9 +148,9 @@ func fcCases() []fcCase {
 	add(fcCase{name: "transpose-weights", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 1, 16))
-		wt := b.Node("Transpose", []string{b.Init("fc.weight", rnd(10, 16))}, graph.IntsAttr("perm", 1, 0))
+		wt := b.Node("Transpose", []string{b.Init("fc.weight", rnd(b, 10, 16))}, graph.IntsAttr("perm", 1, 0))
 		mm := b.Node("MatMul", []string{f, wt})
-		y := b.Node("Add", []string{b.Init("fc.bias", rnd(10)), mm})
+		y := b.Node("Add", []string{b.Init("fc.bias", rnd(b, 10)), mm})
 		b.Output(y, tensor.Float, 1, 10)
 		return b
 	}, want: fcWant{applied: 1, kernels: []string{"16x1x1"}, ops: map[string]int{"MatMul": 0, "Add": 0, "Transpose": 0}}})
@@ -172,7 +177,7 @@ func fcCases() []fcCase {
 		y := gemmB(b, "fc", r, 32, 10, true, []int{10})
 		b.Output(y, tensor.Float, -1, 10)
 		return b
-	}, opts: Options{Engine: engine.Options{Dims: map[string]int{"d0": 3}}}, eng: engine.Options{Dims: map[string]int{"d0": 3}},
+	}, engine: engine.Options{Dims: map[string]int{"d0": 3}}, eng: engine.Options{Dims: map[string]int{"d0": 3}},
 		want: fcWant{applied: 1, kernels: []string{"8x2x2"}, ops: map[string]int{"Shape": 0, "Gather": 0, "Concat": 0, "Reshape": 0}}})
 	// Global pooling entries.
 	add(fcCase{name: "gap-reshape", build: func() *onnxbuild.Builder {
@@ -227,12 +232,12 @@ func fcCases() []fcCase {
 		h := gemmB(b, "fc1", f, 16, 24, true, []int{24})
 		h = b.Node("Relu", []string{h})
 		h = b.Node("Dropout", []string{h})
-		h = b.Node("PRelu", []string{h, b.Init("slope", rnd(24))})
-		h = b.Node("BatchNormalization", []string{h, b.Init("bn.scale", rnd(24)), b.Init("bn.bias", rnd(24)),
-			b.Init("bn.mean", rnd(24)), b.Init("bn.var", onesPlus(rnd(24)))})
+		h = b.Node("PRelu", []string{h, b.Init("slope", rnd(b, 24))})
+		h = b.Node("BatchNormalization", []string{h, b.Init("bn.scale", rnd(b, 24)), b.Init("bn.bias", rnd(b, 24)),
+			b.Init("bn.mean", rnd(b, 24)), b.Init("bn.var", onesPlus(rnd(b, 24)))})
 		h = gemmB(b, "fc2", h, 24, 20, false, []int{20})
-		h = b.Node("Mul", []string{h, b.Init("scale", rnd(1, 20))})
-		h = b.Node("Add", []string{b.Init("shift", rnd(20)), h})
+		h = b.Node("Mul", []string{h, b.Init("scale", rnd(b, 1, 20))})
+		h = b.Node("Add", []string{b.Init("shift", rnd(b, 20)), h})
 		h = b.Node("Sigmoid", []string{h})
 		h = b.Node("Clip", []string{h, constNode(b, tensor.FromFloat32([]float32{0.1})), constNode(b, tensor.FromFloat32([]float32{0.9}))})
 		h = b.Node("Identity", []string{h})
@@ -257,7 +262,7 @@ func fcCases() []fcCase {
 	add(fcCase{name: "multi-head", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 1, 16))
-		w := b.Init("shared.weight", rnd(3, 16))
+		w := b.Init("shared.weight", rnd(b, 3, 16))
 		for range 2 { // yaw, pitch
 			b.Output(b.Node("Gemm", []string{f, w}, graph.IntAttr("transB", 1)), tensor.Float, 1, 3)
 		}
@@ -265,7 +270,7 @@ func fcCases() []fcCase {
 		b.Output(y, tensor.Float, 1, 5)
 		return b
 	}, want: fcWant{applied: 3, kernels: []string{"16x1x1", "16x1x1", "16x1x1"}, ops: map[string]int{"Gemm": 0, "Flatten": 3, "GlobalAveragePool": 1},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			n := 0
 			for _, init := range m.Graph.Proto.Initializer {
 				if strings.HasPrefix(init.GetName(), "shared.weight_conv_w") {
@@ -280,9 +285,9 @@ func fcCases() []fcCase {
 	add(fcCase{name: "matmul-add-head", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 2, 16))
-		h := b.Node("Add", []string{b.Node("MatMul", []string{f, b.Init("w1", rnd(16, 32))}), b.Init("b1", rnd(32))})
+		h := b.Node("Add", []string{b.Node("MatMul", []string{f, b.Init("w1", rnd(b, 16, 32))}), b.Init("b1", rnd(b, 32))})
 		h = b.Node("Relu", []string{h})
-		y := b.Node("MatMul", []string{h, b.Init("w2", rnd(32, 10))})
+		y := b.Node("MatMul", []string{h, b.Init("w2", rnd(b, 32, 10))})
 		b.Output(y, tensor.Float, 2, 10)
 		return b
 	}, want: fcWant{applied: 2, kernels: []string{"16x1x1", "32x1x1"}, ops: map[string]int{"MatMul": 0, "Add": 0}}})
@@ -320,9 +325,9 @@ func fcCases() []fcCase {
 	seq := func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 2, 5, 16)
-		h := b.Node("Add", []string{b.Init("b1", rnd(32)), b.Node("MatMul", []string{x, b.Init("w1", rnd(16, 32))})})
+		h := b.Node("Add", []string{b.Init("b1", rnd(b, 32)), b.Node("MatMul", []string{x, b.Init("w1", rnd(b, 16, 32))})})
 		h = b.Node("Relu", []string{h})
-		h = b.Node("Add", []string{b.Init("b2", rnd(16)), b.Node("MatMul", []string{h, b.Init("w2", rnd(32, 16))})})
+		h = b.Node("Add", []string{b.Init("b2", rnd(b, 16)), b.Node("MatMul", []string{h, b.Init("w2", rnd(b, 32, 16))})})
 		y := b.Node("Add", []string{x, h})
 		b.Output(y, tensor.Float, 2, 5, 16)
 		return b
@@ -335,18 +340,18 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		m := trunk(b, 1, 8)
 		tok := b.Node("Transpose", []string{b.Node("Reshape", []string{m, b.Init("shape", i64(1, 8, 64))})}, graph.IntsAttr("perm", 0, 2, 1))
-		h := b.Node("Relu", []string{b.Node("MatMul", []string{tok, b.Init("wt", rnd(8, 8))})})
+		h := b.Node("Relu", []string{b.Node("MatMul", []string{tok, b.Init("wt", rnd(b, 8, 8))})})
 		p := b.Node("ReduceMean", []string{h}, graph.IntsAttr("axes", 1), graph.IntAttr("keepdims", 0))
-		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{p, b.Init("w1", rnd(8, 16))})}), b.Init("w2", rnd(16, 4))})
+		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{p, b.Init("w1", rnd(b, 8, 16))})}), b.Init("w2", rnd(b, 16, 4))})
 		b.Output(y, tensor.Float, 1, 4)
 		return b
 	}, opts: Options{Scope: "all"}, want: fcWant{applied: 3, kernels: []string{"8x1x1", "8x1x1", "16x1x1"}, ops: map[string]int{"MatMul": 0, "Transpose": 0, "Squeeze": 0}}})
 	add(fcCase{name: "matmul-3d-pooled-heads", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 1, 6, 8)
-		h := b.Node("Relu", []string{b.Node("MatMul", []string{x, b.Init("wt", rnd(8, 8))})})
+		h := b.Node("Relu", []string{b.Node("MatMul", []string{x, b.Init("wt", rnd(b, 8, 8))})})
 		p := b.Node("ReduceMean", []string{h}, graph.IntsAttr("axes", 1), graph.IntAttr("keepdims", 0))
-		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{p, b.Init("w1", rnd(8, 16))})}), b.Init("w2", rnd(16, 4))})
+		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{p, b.Init("w1", rnd(b, 8, 16))})}), b.Init("w2", rnd(b, 16, 4))})
 		b.Output(y, tensor.Float, 1, 4)
 		return b
 	}, want: fcWant{applied: 2, left: 1, declined: []string{"3-D activations"}, ops: map[string]int{"MatMul": 1, "Unsqueeze": 1}}})
@@ -356,9 +361,9 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		m := trunk(b, 1, 8)
 		t := b.Node("Transpose", []string{m}, graph.IntsAttr("perm", 0, 2, 3, 1))
-		h := b.Node("Add", []string{b.Init("b1", rnd(16)), b.Node("MatMul", []string{t, b.Init("w1", rnd(8, 16))})})
+		h := b.Node("Add", []string{b.Init("b1", rnd(b, 16)), b.Node("MatMul", []string{t, b.Init("w1", rnd(b, 8, 16))})})
 		h = b.Node("Relu", []string{h})
-		h = b.Node("Add", []string{b.Init("b2", rnd(8)), b.Node("MatMul", []string{h, b.Init("w2", rnd(16, 8))})})
+		h = b.Node("Add", []string{b.Init("b2", rnd(b, 8)), b.Node("MatMul", []string{h, b.Init("w2", rnd(b, 16, 8))})})
 		h = b.Node("Add", []string{t, h})
 		back := b.Node("Transpose", []string{h}, graph.IntsAttr("perm", 0, 3, 1, 2))
 		y := gemmB(b, "head", gapFlatten(b, back), 8, 10, true, []int{10})
@@ -369,7 +374,7 @@ func fcCases() []fcCase {
 	add(fcCase{name: "matmul-nhwc-graph-input-all", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 1, 4, 4, 8)
-		y := b.Node("MatMul", []string{x, b.Init("w1", rnd(8, 6))})
+		y := b.Node("MatMul", []string{x, b.Init("w1", rnd(b, 8, 6))})
 		b.Output(y, tensor.Float, 1, 4, 4, 6)
 		return b
 	}, opts: Options{Scope: "all"}, want: fcWant{applied: 1, ops: map[string]int{"Transpose": 2, "MatMul": 0}}})
@@ -382,7 +387,7 @@ func fcCases() []fcCase {
 		b.Output(y, tensor.Float, 1, 10)
 		return b
 	}, opts: Options{Spatial: true}, want: fcWant{applied: 2, ops: map[string]int{"Flatten": 0, "Gemm": 0},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			wantDims(t, m.Graph.Proto.Output[0], "1", "10", "1", "1")
 			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "height", "width")
 		}}, eng: engine.Options{Dims: map[string]int{"height": 8, "width": 8}}})
@@ -394,7 +399,7 @@ func fcCases() []fcCase {
 		b.Output(y, tensor.Float, 1, 10)
 		return b
 	}, opts: Options{Spatial: true}, want: fcWant{applied: 2, kernels: []string{"8x2x2", "24x1x1"}, ops: map[string]int{"Flatten": 0},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			wantDims(t, m.Graph.Proto.Output[0], "1", "10", "out_height", "out_width")
 			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "height", "width")
 			// At 16x16 the head slides over a 4x4 map of pooled features: [1,10,3,3].
@@ -411,14 +416,14 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 1, 3, 8, 8)
 		r := b.Node("Reshape", []string{x, b.Init("fixed", i64(1, 3, 8, 8))})
-		w := b.Init("trunk.weight", rnd(16, 3, 3, 3))
+		w := b.Init("trunk.weight", rnd(b, 16, 3, 3, 3))
 		m := b.Node("Conv", []string{r, w}, graph.IntsAttr("kernel_shape", 3, 3), graph.IntsAttr("pads", 1, 1, 1, 1))
 		y := gemmB(b, "fc", gapFlatten(b, m), 16, 10, true, []int{10})
 		b.Output(y, tensor.Float, 1, 10)
 		return b
 	}, opts: Options{Spatial: true}, want: fcWant{applied: 1, ops: map[string]int{"Flatten": 1},
 		declined: []string{`spatial: Reshape "Reshape_node_2" before the head has the constant shape [1 3 8 8]`, "keeping the flatten"},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			wantDims(t, m.Graph.Proto.Output[0], "1", "10")
 			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "8", "8")
 		}}})
@@ -435,7 +440,7 @@ func fcCases() []fcCase {
 		b.Output(y, tensor.Float, 1, 4)
 		return b
 	}, opts: Options{Spatial: true}, want: fcWant{applied: 2, ops: map[string]int{"Flatten": 0, "Identity": 1, "Softmax": 1},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			wantDims(t, m.Graph.Proto.Output[0], "1", "12", "1", "1")
 			wantDims(t, m.Graph.Proto.Output[1], "1", "4", "1", "1")
 		}}, eng: engine.Options{Dims: map[string]int{"height": 8, "width": 8}}})
@@ -451,7 +456,7 @@ func fcCases() []fcCase {
 		return b
 	}, opts: Options{Spatial: true}, want: fcWant{applied: 1, ops: map[string]int{"Flatten": 2, "MatMul": 1},
 		declined: []string{"spatial: the graph does not infer shapes at twice the input size", "keeping the flatten"},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			wantDims(t, m.Graph.Proto.Output[1], "1", "10")
 			wantDims(t, m.Graph.Proto.Input[0], "1", "3", "8", "8")
 		}}})
@@ -459,11 +464,11 @@ func fcCases() []fcCase {
 	add(fcCase{name: "matmul-3d-all-opset11", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(11)
 		x := b.Input("x", tensor.Float, 2, 5, 16)
-		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{x, b.Init("w1", rnd(16, 32))})}), b.Init("w2", rnd(32, 8))})
+		y := b.Node("MatMul", []string{b.Node("Relu", []string{b.Node("MatMul", []string{x, b.Init("w1", rnd(b, 16, 32))})}), b.Init("w2", rnd(b, 32, 8))})
 		b.Output(y, tensor.Float, 2, 5, 8)
 		return b
 	}, opts: Options{Scope: "all"}, want: fcWant{applied: 2, ops: map[string]int{"MatMul": 0, "Transpose": 2, "Unsqueeze": 1, "Squeeze": 1},
-		check: func(t *testing.T, m *graph.Model, r *Report) {
+		check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 			for _, n := range m.Graph.Nodes {
 				if (n.OpType() == "Squeeze" || n.OpType() == "Unsqueeze") && (len(n.Inputs()) != 1 || n.Attr("axes") == nil) {
 					t.Errorf("%v at opset 11 must carry its axes as an attribute", n)
@@ -482,7 +487,7 @@ func fcCases() []fcCase {
 		g.ValueInfo = append(g.ValueInfo, onnxbuild.ValueInfo(m, tensor.Float, 1, 16, 8, 8), onnxbuild.ValueInfo(f, tensor.Float, 1, 16),
 			onnxbuild.ValueInfo(h, tensor.Float, 1, 12))
 		return b
-	}, want: fcWant{applied: 2, check: func(t *testing.T, m *graph.Model, r *Report) {
+	}, want: fcWant{applied: 2, check: func(t *testing.T, m *graph.Model, r *rewrite.Report) {
 		if len(m.Graph.Proto.ValueInfo) != 1 || m.Graph.Proto.ValueInfo[0].GetName() != "Relu_3" {
 			var names []string
 			for _, vi := range m.Graph.Proto.ValueInfo {
@@ -497,11 +502,11 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 1, 16))
 		w16 := tensor.New(tensor.Float16, 10, 16)
-		for i, v := range rnd(10, 16).F32 {
+		for i, v := range rnd(b, 10, 16).F32 {
 			w16.U16[i] = tensor.Float32ToHalf(v)
 		}
 		w := b.Node("Cast", []string{b.Init("fc.weight16", w16)}, graph.IntAttr("to", int64(tensor.Float)))
-		y := b.Node("Gemm", []string{f, w, b.Init("fc.bias", rnd(10))}, graph.IntAttr("transB", 1))
+		y := b.Node("Gemm", []string{f, w, b.Init("fc.bias", rnd(b, 10))}, graph.IntAttr("transB", 1))
 		b.Output(y, tensor.Float, 1, 10)
 		return b
 	}, want: fcWant{applied: 1, ops: map[string]int{"Cast": 0, "Gemm": 0}}})
@@ -532,7 +537,7 @@ func fcCases() []fcCase {
 	add(fcCase{name: "decline-transA", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		x := b.Input("x", tensor.Float, 16, 2)
-		y := b.Node("Gemm", []string{x, b.Init("w", rnd(10, 16))}, graph.IntAttr("transA", 1), graph.IntAttr("transB", 1))
+		y := b.Node("Gemm", []string{x, b.Init("w", rnd(b, 10, 16))}, graph.IntAttr("transA", 1), graph.IntAttr("transB", 1))
 		b.Output(y, tensor.Float, 2, 10)
 		return b
 	}, opts: Options{Scope: "all"}, want: fcWant{left: 1, declined: []string{"transA=1"}}})
@@ -547,7 +552,7 @@ func fcCases() []fcCase {
 	add(fcCase{name: "decline-old-ir-weight", build: func() *onnxbuild.Builder {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 1, 16))
-		w := b.Init("fc.weight", rnd(10, 16))
+		w := b.Init("fc.weight", rnd(b, 10, 16))
 		b.Input("fc.weight", tensor.Float, 10, 16)
 		y := b.Node("Gemm", []string{f, w}, graph.IntAttr("transB", 1))
 		b.Output(y, tensor.Float, 1, 10)
@@ -580,7 +585,7 @@ func fcCases() []fcCase {
 		b := onnxbuild.New(13)
 		f := gapFlatten(b, trunk(b, 1, 16))
 		cond := b.Input("cond", tensor.Bool)
-		w := b.Init("fc.weight", rnd(10, 16))
+		w := b.Init("fc.weight", rnd(b, 10, 16))
 		branch := func(name string, transB int64) *onnxpb.GraphProto {
 			return &onnxpb.GraphProto{
 				Name: proto.String(name),
@@ -621,45 +626,66 @@ func wantDims(t *testing.T, vi *onnxpb.ValueInfoProto, want ...string) {
 	}
 }
 
+// runFC runs fc-to-conv alone on m, with eo binding the shapes it infers.
+func runFC(m *graph.Model, opts Options, eo engine.Options, dryRun bool) (*rewrite.Outcome, error) {
+	return rewrite.Run(m, []rewrite.Step{{Pass: Pass, Options: opts}}, rewrite.Input{Engine: eo, DryRun: dryRun})
+}
+
 func TestFCToConv(t *testing.T) {
 	for _, c := range fcCases() {
 		t.Run(c.name, func(t *testing.T) {
 			b := c.build()
 			orig, m := b.Model(), b.Model()
-			report, err := Run(m, []*Pass{FCToConv}, c.opts, false)
+			out, err := runFC(m, c.opts, c.engine, false)
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			checkFCStructure(t, orig, m, report, c.want)
+			checkFCStructure(t, orig, m, out.Report, c.want)
+			checkOutputShapes(t, orig, m, c.engine, out)
 			if c.want.check != nil {
-				c.want.check(t, m, report)
+				c.want.check(t, m, out.Report)
 			}
 			t.Run("numeric", func(t *testing.T) {
 				eng := c.eng
 				if eng.Dims == nil {
-					eng.Dims = c.opts.Engine.Dims
+					eng.Dims = c.engine.Dims
 				}
 				if c.name == "decline-if-branch" {
 					eng.InputShapes = nil
 				}
-				diff, scale, err := compareModels(orig, m, eng, 7)
+				rep, err := compareModels(orig, m, verify.Options{Engine: eng, Seed: 7})
 				skipIfUnsupported(t, err)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff > 1e-4*scale {
-					t.Errorf("outputs differ by %g (reference magnitude %g)", diff, scale)
-				}
+				expectEquivalent(t, rep)
 			})
 		})
 	}
 }
 
-func checkFCStructure(t *testing.T, orig, m *graph.Model, report *Report, want fcWant) {
+// checkOutputShapes: every graph output keeps its shape, except those the pass reshaped on purpose.
+func checkOutputShapes(t *testing.T, orig, m *graph.Model, eo engine.Options, out *rewrite.Outcome) {
 	t.Helper()
-	var applied []Application
+	before, err := rewrite.InferShapes(orig.Graph, eo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := rewrite.InferShapes(m.Graph, out.Engine)
+	skipIfUnsupported(t, err)
+	if err != nil {
+		t.Fatalf("the rewritten model does not infer with the dims the pass bound: %v", err)
+	}
+	if err := rewrite.CheckOutputShapes(before, after, out.Reshaped); err != nil {
+		t.Error(err)
+	}
+}
+
+func checkFCStructure(t *testing.T, orig, m *graph.Model, report *rewrite.Report, want fcWant) {
+	t.Helper()
+	var applied []rewrite.Application
 	for _, a := range report.Applied {
-		if a.Pass == FCToConv.Name {
+		if a.Pass == Pass.Name {
 			applied = append(applied, a)
 		}
 	}
@@ -750,60 +776,23 @@ func skipIfUnsupported(t *testing.T, err error) {
 	}
 }
 
-// compareModels runs both models on the same random inputs and returns the largest absolute
-// difference over all outputs (compared element by element, whatever their shapes) and the
-// reference's largest magnitude.
-func compareModels(ref, got *graph.Model, opts engine.Options, seed int64) (diff, scale float64, err error) {
-	p1, err := engine.Compile(ref.Graph, opts)
-	if err != nil {
-		return 0, 0, fmt.Errorf("compile original: %w", err)
-	}
-	feeds := map[string]*tensor.Tensor{}
-	for i, in := range p1.Inputs() {
-		info, _ := p1.Info(in)
-		switch info.DType {
-		case tensor.Float:
-			feeds[in] = onnxbuild.Random(seed+int64(i), info.Shape...)
-		case tensor.Bool:
-			feeds[in] = tensor.New(tensor.Bool, info.Shape...)
-		default:
-			return 0, 0, fmt.Errorf("input %q is %v", in, info.DType)
-		}
-	}
-	return compareOn(ref, got, opts, feeds)
+// compareModels runs both models on the same inputs with verify.Models, comparing outputs element
+// by element whatever their shapes (--spatial makes [N,K] outputs [N,K,1,1]), each within 1e-4 of
+// its largest magnitude.
+func compareModels(ref, got *graph.Model, opts verify.Options) (*verify.Report, error) {
+	opts.FlattenOutputs = true
+	opts.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: 1e-4}}
+	return verify.Models(ref, got, opts)
 }
 
-func compareOn(ref, got *graph.Model, opts engine.Options, feeds map[string]*tensor.Tensor) (diff, scale float64, err error) {
-	p1, err := engine.Compile(ref.Graph, opts)
-	if err != nil {
-		return 0, 0, fmt.Errorf("compile original: %w", err)
-	}
-	p2, err := engine.Compile(got.Graph, opts)
-	if err != nil {
-		return 0, 0, fmt.Errorf("compile rewritten: %w", err)
-	}
-	r1, err := p1.Run(feeds)
-	if err != nil {
-		return 0, 0, fmt.Errorf("run original: %w", err)
-	}
-	r2, err := p2.Run(feeds)
-	if err != nil {
-		return 0, 0, fmt.Errorf("run rewritten: %w", err)
-	}
-	for _, name := range ref.Graph.OutputNames() {
-		a, b := r1[name], r2[name]
-		if b == nil {
-			return 0, 0, fmt.Errorf("rewritten graph has no output %q", name)
-		}
-		if a.Len() != b.Len() {
-			return 0, 0, fmt.Errorf("output %q: %v vs %v", name, a.Shape, b.Shape)
-		}
-		for i := 0; i < a.Len(); i++ {
-			diff = math.Max(diff, math.Abs(a.At(i)-b.At(i)))
-			scale = math.Max(scale, math.Abs(a.At(i)))
+// expectEquivalent fails the test when an output of the comparison differs.
+func expectEquivalent(t *testing.T, rep *verify.Report) {
+	t.Helper()
+	for _, o := range rep.Outputs {
+		if !o.Pass {
+			t.Errorf("output %q: %s; differs by %g (reference magnitude %g)", o.Name, o.Problem, o.MaxAbsError, o.RefMaxAbs)
 		}
 	}
-	return diff, scale, nil
 }
 
 // TestFCToConvSpatialOtherSize runs a spatial GAP head at another input size: it still matches
@@ -814,18 +803,17 @@ func TestFCToConvSpatialOtherSize(t *testing.T) {
 	y := gemmB(b, "fc", f, 16, 10, true, []int{10})
 	b.Output(y, tensor.Float, 1, 10)
 	orig, m := b.Model(), b.Model()
-	if _, err := Run(m, []*Pass{FCToConv}, Options{Spatial: true}, false); err != nil {
+	if _, err := runFC(m, Options{Spatial: true}, engine.Options{}, false); err != nil {
 		t.Fatal(err)
 	}
 	feeds := map[string]*tensor.Tensor{"x": onnxbuild.Random(3, 1, 3, 20, 12)}
-	diff, scale, err := compareOn(orig, m, engine.Options{InputShapes: map[string][]int{"x": {1, 3, 20, 12}}}, feeds)
+	rep, err := compareModels(orig, m, verify.Options{
+		Engine: engine.Options{InputShapes: map[string][]int{"x": {1, 3, 20, 12}}}, Inputs: []map[string]*tensor.Tensor{feeds}})
 	skipIfUnsupported(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff > 1e-4*scale {
-		t.Errorf("at 20x12 the outputs differ by %g (magnitude %g)", diff, scale)
-	}
+	expectEquivalent(t, rep)
 }
 
 // TestFCToConvDryRun: a dry run reports the same applications and figures and leaves the graph alone.
@@ -838,17 +826,19 @@ func TestFCToConvDryRun(t *testing.T) {
 			b := c.build()
 			dry, wet := b.Model(), b.Model()
 			before := proto.Clone(dry.Proto)
-			rd, err := Run(dry, []*Pass{FCToConv}, c.opts, true)
+			dryOut, err := runFC(dry, c.opts, c.engine, true)
 			if err != nil {
 				t.Fatal(err)
 			}
+			rd := dryOut.Report
 			if !proto.Equal(before, dry.Proto) {
 				t.Error("the dry run edited the model")
 			}
-			rw, err := Run(wet, []*Pass{FCToConv}, c.opts, false)
+			wetOut, err := runFC(wet, c.opts, c.engine, false)
 			if err != nil {
 				t.Fatal(err)
 			}
+			rw := wetOut.Report
 			if len(rd.Applied) != len(rw.Applied) || len(rd.Applied) == 0 {
 				t.Fatalf("dry run applied %d, real run %d", len(rd.Applied), len(rw.Applied))
 			}
@@ -870,7 +860,7 @@ func TestFCToConvCatchesCorruptWeights(t *testing.T) {
 	y := gemmB(b, "fc", f, 16, 16, true, []int{16})
 	b.Output(y, tensor.Float, 1, 16)
 	orig, m := b.Model(), b.Model()
-	if _, err := Run(m, []*Pass{FCToConv}, Options{}, false); err != nil {
+	if _, err := runFC(m, Options{}, engine.Options{}, false); err != nil {
 		t.Fatal(err)
 	}
 	init := m.Graph.Initializer("fc.weight_conv_w")
@@ -888,27 +878,28 @@ func TestFCToConvCatchesCorruptWeights(t *testing.T) {
 			bad.F32[o*16+c] = w.F32[c*16+o]
 		}
 	}
-	diff, scale, err := compareModels(orig, m, engine.Options{}, 11)
+	rep, err := compareModels(orig, m, verify.Options{Seed: 11})
 	skipIfUnsupported(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff > 1e-4*scale {
-		t.Fatalf("the correct rewrite already differs by %g", diff)
+	if !rep.Equivalent {
+		t.Fatalf("the correct rewrite already differs by %g", rep.Outputs[0].MaxAbsError)
 	}
 	*init = *bad.ToProto(init.GetName())
 	m2, err := graph.NewModel(m.Proto, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff, scale, err = compareModels(orig, m2, engine.Options{}, 11)
+	rep, err = compareModels(orig, m2, verify.Options{Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff <= 1e-4*scale {
-		t.Fatalf("a transposed weight went unnoticed (difference %g, magnitude %g)", diff, scale)
+	worst := rep.Outputs[0]
+	if rep.Equivalent {
+		t.Fatalf("a transposed weight went unnoticed (difference %g, magnitude %g)", worst.MaxAbsError, worst.RefMaxAbs)
 	}
-	t.Logf("a transposed weight shows as a difference of %g (magnitude %g)", diff, scale)
+	t.Logf("a transposed weight shows as a difference of %g (magnitude %g)", worst.MaxAbsError, worst.RefMaxAbs)
 }
 
 // TestFCToConvZoo runs the pass on every model of the zoo (FCCONV_ZOO=/work/shared/zoo).
@@ -934,17 +925,18 @@ func TestFCToConvZoo(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				opts := Options{Scope: scope, Engine: engine.Options{Dims: map[string]int{"batch": 1}}}
+				opts := Options{Scope: scope}
 				switch scope {
 				case "spatial":
-					opts = Options{Spatial: true, Engine: opts.Engine}
+					opts = Options{Spatial: true}
 				case "all-spatial":
-					opts = Options{Scope: "all", Spatial: true, Engine: opts.Engine}
+					opts = Options{Scope: "all", Spatial: true}
 				}
-				report, err := Run(m, []*Pass{FCToConv}, opts, false)
+				out, err := runFC(m, opts, engine.Options{Dims: map[string]int{"batch": 1}}, false)
 				if err != nil {
 					t.Fatalf("Run: %v", err)
 				}
+				report := out.Report
 				var before, after int64
 				for _, a := range report.Applied {
 					before += a.MACsBefore
@@ -968,16 +960,18 @@ func TestFCToConvZoo(t *testing.T) {
 				}
 				eng := engine.Options{Dims: map[string]int{"batch": in.Shape[0], "height": in.Shape[len(in.Shape)-2], "width": in.Shape[len(in.Shape)-1]}}
 				feeds := map[string]*tensor.Tensor{orig.Graph.InputNames()[0]: in}
-				diff, scale, err := compareOn(orig, m, eng, feeds)
+				rep, err := compareModels(orig, m, verify.Options{Engine: eng, Inputs: []map[string]*tensor.Tensor{feeds}})
 				skipIfUnsupported(t, err)
 				if err != nil {
 					t.Fatal(err)
 				}
+				var diff, scale float64
+				for _, o := range rep.Outputs {
+					diff, scale = max(diff, o.MaxAbsError), max(scale, o.RefMaxAbs)
+				}
 				t.Logf("%s %s: %d FCs converted, MACs %d -> %d, max diff %.3g (magnitude %.3g)", name, scope, len(report.Applied), before, after, diff, scale)
 				fmt.Printf("ZOO %-28s %-8s converted %d  MACs %d -> %d  left %d  maxdiff %.3g (rel %.2g)\n", name, scope, len(report.Applied), before, after, len(left), diff, diff/scale)
-				if diff > 1e-4*scale {
-					t.Errorf("outputs differ by %g (magnitude %g)", diff, scale)
-				}
+				expectEquivalent(t, rep)
 			})
 		}
 	}
@@ -1025,11 +1019,12 @@ func TestFCToConvThenAnotherPass(t *testing.T) {
 	y := gemmB(b, "fc", f, 16, 10, true, []int{10})
 	b.Output(y, tensor.Float, 1, 10)
 	m := b.Model()
-	report, err := Run(m, []*Pass{FCToConv, FCToConv}, Options{Spatial: true}, false)
+	spatial := rewrite.Step{Pass: Pass, Options: Options{Spatial: true}}
+	out, err := rewrite.Run(m, []rewrite.Step{spatial, spatial}, rewrite.Input{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(report.Applied) != 1 {
-		t.Errorf("%d applications, want 1 (the second run has nothing left to convert)", len(report.Applied))
+	if len(out.Report.Applied) != 1 {
+		t.Errorf("%d applications, want 1 (the second run has nothing left to convert)", len(out.Report.Applied))
 	}
 }

@@ -1,6 +1,4 @@
-package rewrite
-
-// The bottleneck pass: a wide conv whose weight is (close to) low rank over its input channels
+// Package bottleneck is the bottleneck pass: a wide conv whose weight is (close to) low rank over its input channels
 // becomes a narrow 1x1 conv followed by the original conv on fewer channels.
 //
 // Before:
@@ -29,15 +27,15 @@ package rewrite
 // weights, unknown shapes, full numerical rank ("full rank"), ranks too high to save MACs, and under
 // MaxError the layers the error budget did not reach.
 //
-// Rank policies (BottleneckOptions, first set wins): Rank (fixed), RankRatio (share of the full rank
+// Rank policies (Options, first set wins): Rank (fixed), RankRatio (share of the full rank
 // min(C_in, C_out*K)), RankEnergy (share of the squared singular values), MaxError (measured; see
-// bottleneck_maxerror.go), else exact: the numerical rank (lowrank.NumericalRank), the count of
+// maxerror.go), else exact: the numerical rank (lowrank.NumericalRank), the count of
 // singular values above max(rows, cols)·ε_float32·σ_max, raised until the dropped ones' Frobenius
 // norm is at most 1e-5·σ_max, so that the rewrite stays within float32 verification tolerance
 // (1e-4 of the output's scale) with an order of magnitude to spare.
 //
 // Errors reported per layer (Application.Extra): layer_rel_error, the layer's own output change
-// (max |Δy| / max |y|) measured on BottleneckOptions.Inputs, the calibration inputs or (MaxError
+// (max |Δy| / max |y|) measured on the verification samples (rewrite.Samples), the calibration inputs or (MaxError
 // without inputs) a seeded random sample, as measured_on says; else weight_rel_error,
 // ||W - W_r||_F / ||W||_F. MaxError also reports model_rel_error, the end-to-end figure.
 //
@@ -45,8 +43,10 @@ package rewrite
 // layer's input activations give the channel covariance Σ and the factors minimise the layer's
 // output error instead (lowrank.Weighted). The exact policy always uses the plain SVD: a rank
 // decided from a covariance would only be exact on the calibration data.
+package bottleneck
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -55,18 +55,46 @@ import (
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/lowrank"
+	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
 	"gonum.org/v1/gonum/mat"
 )
 
-// Bottleneck factorises wide convs over their input channels.
-var Bottleneck = registerPass(&Pass{
+// Options are the bottleneck pass's settings.
+type Options struct {
+	MinChannels int
+	// Rank policy: exactly one of these is used, in this order of precedence.
+	Rank       int     // fixed rank
+	RankRatio  float64 // rank = ratio * min(C_in, C_out*K*K)
+	RankEnergy float64 // keep this share of the squared singular values
+	MaxError   float64 // smallest ranks whose measured output error stays within this
+	// CalibrationInputs are the inputs for input-covariance weighting: a test_data_set folder, a
+	// folder of such folders, a comma-separated list of them, or "random".
+	CalibrationInputs string
+}
+
+// Lossy reports whether the options ask for an approximate rewrite.
+func (o Options) Lossy() bool {
+	return o.Rank > 0 || o.RankRatio > 0 || o.RankEnergy > 0 || o.MaxError > 0
+}
+
+// Pass factorises wide convs over their input channels. Its Step options are Options; it measures
+// errors on the verification samples (rewrite.Samples) when it has them.
+var Pass = &rewrite.Pass{
 	Name: "bottleneck",
 	Doc: "Bottleneck splits a wide KxK conv whose weight is (close to) low rank over its input channels " +
 		"into a 1x1 conv to r channels and the KxK conv from r channels; exact (numerical rank) by default, " +
 		"lossy with --rank, --rank-ratio, --rank-energy or --max-error, optionally calibrated on inputs.",
-	Run: runBottleneck,
-})
+	Requires: []rewrite.Requirement{rewrite.Shapes, rewrite.Samples},
+	Run:      run,
+}
+
+func optionsOf(ctx *rewrite.Context) Options {
+	if o, ok := ctx.Options.(Options); ok {
+		return o
+	}
+	return Options{}
+}
 
 // defaultMinChannels is the narrowest C_in considered when MinChannels is not set.
 const defaultMinChannels = 128
@@ -117,8 +145,14 @@ func (s *convSite) kernelText() string {
 	return strings.Join(parts, "x")
 }
 
-func runBottleneck(ctx *Context) error {
-	policy := choosePolicy(ctx.Options.Bottleneck)
+func run(ctx *rewrite.Context) (rewrite.Result, error) {
+	applied := len(ctx.Report.Applied)
+	err := factoriseSites(ctx)
+	return rewrite.Result{Edited: !ctx.DryRun && len(ctx.Report.Applied) > applied}, err
+}
+
+func factoriseSites(ctx *rewrite.Context) error {
+	policy := choosePolicy(optionsOf(ctx))
 	sites := findConvSites(ctx)
 	if len(sites) == 0 {
 		return nil
@@ -143,7 +177,7 @@ func runBottleneck(ctx *Context) error {
 		return applyChoices(ctx, selectWithinMaxError(ctx, sites, env, policy), env, policy)
 	}
 	choices := selectByPolicy(ctx, sites, policy)
-	if len(choices) > 0 && !policy.calibrated && hasInputs(ctx.Options.Bottleneck) {
+	if len(choices) > 0 && !policy.calibrated && hasInputs(ctx) {
 		var err error
 		if env, err = prepareMeasurements(ctx, sitesOf(choices), policy); err != nil {
 			return err
@@ -164,8 +198,8 @@ func sitesOf(choices []rankChoice) []*convSite {
 }
 
 // findConvSites lists the candidate convs, declining the others with their reason.
-func findConvSites(ctx *Context) []*convSite {
-	minChannels := ctx.Options.Bottleneck.MinChannels
+func findConvSites(ctx *rewrite.Context) []*convSite {
+	minChannels := optionsOf(ctx).MinChannels
 	if minChannels <= 0 {
 		minChannels = defaultMinChannels
 	}
@@ -185,18 +219,20 @@ func findConvSites(ctx *Context) []*convSite {
 }
 
 // inspectConv checks one Conv; it returns the site or why it is not a candidate.
-func inspectConv(ctx *Context, n *graph.Node, minChannels int) (*convSite, string) {
+func inspectConv(ctx *rewrite.Context, n *graph.Node, minChannels int) (*convSite, string) {
 	if g := n.AttrInt("group", 1); g != 1 {
 		return nil, fmt.Sprintf("group %d: only group-1 convs are factorised", g)
 	}
 	wName := n.Input(1)
-	w, err := ctx.Graph.ConstantErr(wName)
+	c, err := ctx.Constant(wName)
+	var notConstant *graph.NotConstantError
+	if errors.As(err, &notConstant) {
+		return nil, fmt.Sprintf("weight %q is not a constant", wName)
+	}
 	if err != nil {
 		return nil, fmt.Sprintf("weight %q cannot be decoded: %v", wName, err)
 	}
-	if w == nil {
-		return nil, fmt.Sprintf("weight %q is not a constant", wName)
-	}
+	w := c.T
 	if w.DType != tensor.Float {
 		return nil, fmt.Sprintf("weight %q is %v; only float32 weights are factorised", wName, w.DType)
 	}

@@ -1,4 +1,4 @@
-package rewrite
+package bottleneck
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fcconv/fcconv/internal/lowrank"
+	"github.com/fcconv/fcconv/rewrite"
 )
 
 // MaxError rank selection, in the spirit of AIMET's greedy compression-ratio selection:
@@ -65,7 +66,7 @@ func (sel selection) key() string {
 	return strings.Join(parts, ",")
 }
 
-func selectWithinMaxError(ctx *Context, sites []*convSite, env *measureEnv, p rankPolicy) []rankChoice {
+func selectWithinMaxError(ctx *rewrite.Context, sites []*convSite, env *measureEnv, p rankPolicy) []rankChoice {
 	if env.failure != "" {
 		for _, s := range sites {
 			ctx.Declined(s.node, "max error %g: %s", p.maxError, env.failure)
@@ -97,7 +98,7 @@ func selectWithinMaxError(ctx *Context, sites []*convSite, env *measureEnv, p ra
 
 // measureCurves measures each site's rank ladder and gain; sites that cannot take even the
 // smallest step are declined.
-func measureCurves(ctx *Context, sites []*convSite, env *measureEnv, limit float64) []layerCurve {
+func measureCurves(ctx *rewrite.Context, sites []*convSite, env *measureEnv, limit float64) []layerCurve {
 	var curves []layerCurve
 	for _, s := range sites {
 		c, reason := measureCurve(s, env, limit)
@@ -156,7 +157,7 @@ func ladderRanks(s *convSite) []int {
 
 // searchSelection alternates greedy allocation and end-to-end checks (see the top of the file).
 // It returns the best selection measured within the limit (nil if none) and its measured error.
-func searchSelection(ctx *Context, curves []layerCurve, env *measureEnv, limit float64) (selection, float64) {
+func searchSelection(ctx *rewrite.Context, curves []layerCurve, env *measureEnv, limit float64) (selection, float64) {
 	best, bestErr := bestSingleLayer(curves)
 	bestSaved := savedMACs(curves, best)
 	tried := map[string]bool{}

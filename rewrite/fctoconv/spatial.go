@@ -1,14 +1,4 @@
-package rewrite
-
-import (
-	"fmt"
-	"maps"
-	"slices"
-
-	"github.com/fcconv/fcconv/engine"
-	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
-)
+package fctoconv
 
 // Options.Spatial: make converted heads fully convolutional.
 //
@@ -19,6 +9,18 @@ import (
 //     entries) sits upstream of a head; such a Reshape bakes the input size into the graph;
 //   - dynamic: the converted graph still infers at twice the input's H and W, each head's Conv
 //     output keeps its batch and channels, and every other graph output keeps its rank and batch.
+// The pass then returns "height" and "width" bound to the input's sizes (rewrite.Result.Dims), and
+// the heads' outputs as reshaped on purpose.
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/fcconv/fcconv/engine"
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/graph/onnxpb"
+)
 
 // spatialStructural returns why the trunk depends on the fixed input size, or "".
 func (p *fcPlanner) spatialStructural() string {
@@ -84,7 +86,41 @@ func (p *fcPlanner) declineSpatial(reason string) {
 	}
 }
 
-func (p *fcPlanner) spatial() error {
+// spatialHeads is what spatial made of the heads, for the report and the pass's result.
+type spatialHeads struct {
+	heads []*backConv
+	// shapes holds each head output's shape at the input size and at twice it.
+	shapes map[string][2][]int
+	// dropped are the names of the Flatten nodes removed.
+	dropped map[string]bool
+	// bound are the symbolic input dims spatial introduced, bound to the sizes the graph had;
+	// dims are all the dims the result compiles with.
+	bound, dims map[string]int
+}
+
+// spatial makes the converted heads that end at a graph output fully convolutional, or declines
+// with the reason (nil, nil). It runs after apply, on the shapes the pass received: the values it
+// looks at are original ones (their shapes did not change) and the heads' stand-ins, whose shapes
+// the plan knows.
+func (p *fcPlanner) spatial() (*spatialHeads, error) {
+	heads := p.spatialCandidates()
+	if len(heads) == 0 {
+		return nil, nil
+	}
+	if reason := p.spatialStructural(); reason != "" {
+		p.declineSpatial(reason)
+		return nil, nil
+	}
+	big, images, reason := p.inferAtTwiceTheSize(heads)
+	if reason != "" {
+		p.declineSpatial(reason)
+		return nil, nil
+	}
+	return p.dropFlattens(heads, big, images)
+}
+
+// spatialCandidates are the converted heads whose flatten only feeds a graph output.
+func (p *fcPlanner) spatialCandidates() []*backConv {
 	g := p.g
 	var heads []*backConv
 	for _, b := range p.backFlat {
@@ -100,19 +136,19 @@ func (p *fcPlanner) spatial() error {
 		}
 		heads = append(heads, b)
 	}
-	if len(heads) == 0 {
-		if len(p.backFlat) == 0 {
-			last := p.fcs[len(p.fcs)-1].n
-			p.ctx.Declined(last, "spatial: no converted layer ends at a graph output through a flatten; nothing to make fully convolutional")
-		}
-		return nil
+	if len(heads) == 0 && len(p.backFlat) == 0 {
+		last := p.fcs[len(p.fcs)-1].n
+		p.ctx.Declined(last, "spatial: no converted layer ends at a graph output through a flatten; nothing to make fully convolutional")
 	}
-	if reason := p.spatialStructural(); reason != "" {
-		p.declineSpatial(reason)
-		return nil
-	}
-	// Dynamic check at twice the input size.
-	opts := p.ctx.Options.Engine
+	return heads
+}
+
+// inferAtTwiceTheSize is the dynamic check: the converted graph still infers at twice the input's
+// H and W, each head's Conv output keeps its batch and channels, and every other graph output
+// keeps its rank and batch. It returns the shapes at that size and the image inputs, or why not.
+func (p *fcPlanner) inferAtTwiceTheSize(heads []*backConv) (*engine.Program, []string, string) {
+	g := p.g
+	opts := p.ctx.Engine
 	opts.ShapesOnly = true
 	opts.InputShapes = maps.Clone(opts.InputShapes)
 	if opts.InputShapes == nil {
@@ -128,33 +164,19 @@ func (p *fcPlanner) spatial() error {
 		opts.InputShapes[in] = []int{s[0], s[1], 2 * s[2], 2 * s[3]}
 	}
 	if len(images) == 0 {
-		p.declineSpatial("the graph has no NxCxHxW input whose size could become symbolic")
-		return nil
+		return nil, nil, "the graph has no NxCxHxW input whose size could become symbolic"
 	}
 	big, err := engine.Compile(g, opts)
 	if err != nil {
-		p.declineSpatial(fmt.Sprintf("the graph does not infer shapes at twice the input size (%v): %v", opts.InputShapes[images[0]], err))
-		return nil
-	}
-	shapeAt := func(prog *engine.Program, name string) []int {
-		info, ok := prog.Info(name)
-		if !ok {
-			return nil
-		}
-		return info.Shape
+		return nil, nil, fmt.Sprintf("the graph does not infer shapes at twice the input size (%v): %v", opts.InputShapes[images[0]], err)
 	}
 	for _, b := range heads {
-		s1, _ := p.shape(b.rep)
-		s2 := shapeAt(big, b.rep)
+		s1, s2 := b.repShape, shapeAt(big, b.rep)
 		if len(s1) != 4 || len(s2) != 4 || s1[0] != s2[0] || s1[1] != s2[1] {
-			p.declineSpatial(fmt.Sprintf("the head's result %q is %v at twice the input size instead of [%d,%d,h,w]", b.rep, s2, s1[0], s1[1]))
-			return nil
+			return nil, nil, fmt.Sprintf("the head's result %q is %v at twice the input size instead of [%d,%d,h,w]", b.rep, s2, s1[0], s1[1])
 		}
 	}
-	headOut := map[string]bool{}
-	for _, b := range heads {
-		headOut[b.orig] = true
-	}
+	headOut := headOutputs(heads)
 	for _, o := range g.OutputNames() {
 		if headOut[o] {
 			continue
@@ -162,60 +184,48 @@ func (p *fcPlanner) spatial() error {
 		s1, _ := p.shape(o)
 		s2 := shapeAt(big, o)
 		if len(s1) != len(s2) || (len(s1) > 0 && s1[0] != s2[0]) {
-			p.declineSpatial(fmt.Sprintf("graph output %q is %v at twice the input size (was %v)", o, s2, s1))
-			return nil
+			return nil, nil, fmt.Sprintf("graph output %q is %v at twice the input size (was %v)", o, s2, s1)
 		}
 	}
+	return big, images, ""
+}
 
-	// Drop the flattens.
-	newShapes := map[string][2][]int{}
-	dropped := map[string]bool{}
+func shapeAt(prog *engine.Program, name string) []int {
+	info, ok := prog.Info(name)
+	if !ok {
+		return nil
+	}
+	return info.Shape
+}
+
+func headOutputs(heads []*backConv) map[string]bool {
+	out := map[string]bool{}
 	for _, b := range heads {
-		s1, _ := p.shape(b.rep)
-		newShapes[b.orig] = [2][]int{s1, shapeAt(big, b.rep)}
+		out[b.orig] = true
+	}
+	return out
+}
+
+// dropFlattens removes the heads' flattens, declares the outputs with symbolic dims where their
+// size follows the input's, and makes the image inputs' H and W symbolic.
+func (p *fcPlanner) dropFlattens(heads []*backConv, big *engine.Program, images []string) (*spatialHeads, error) {
+	g := p.g
+	sp := &spatialHeads{heads: heads, shapes: map[string][2][]int{}, dropped: map[string]bool{}, bound: map[string]int{}}
+	for _, b := range heads {
+		sp.shapes[b.orig] = [2][]int{b.repShape, shapeAt(big, b.rep)}
 		if err := g.SetInput(b.node, 0, ""); err != nil {
-			return err
+			return nil, err
 		}
 		if err := p.replaceValue(b.orig, b.rep); err != nil {
-			return err
+			return nil, err
 		}
 		if err := g.RemoveNode(b.node); err != nil {
-			return err
+			return nil, err
 		}
-		dropped[b.node.Name()] = true
+		sp.dropped[b.node.Name()] = true
 		b.node = nil
 	}
-	// Output value_info: the converted heads get their 4-D shape; dims that follow the input size
-	// become symbolic, on every output.
-	spatialOuts := 0
-	for _, o := range g.OutputNames() {
-		s1, _ := p.shape(o)
-		s2 := shapeAt(big, o)
-		if ns, ok := newShapes[o]; ok {
-			s1, s2 = ns[0], ns[1]
-		}
-		if !slices.Equal(s1, s2) || headOut[o] {
-			spatialOuts++
-		}
-	}
-	idx := 0
-	for _, vi := range g.Proto.Output {
-		o := vi.GetName()
-		s1, _ := p.shape(o)
-		s2 := shapeAt(big, o)
-		if ns, ok := newShapes[o]; ok {
-			s1, s2 = ns[0], ns[1]
-		}
-		if slices.Equal(s1, s2) && !headOut[o] {
-			continue
-		}
-		idx++
-		prefix := "out"
-		if spatialOuts > 1 {
-			prefix = fmt.Sprintf("out%d", idx)
-		}
-		setShape(vi, s1, s2, prefix, oldParams(vi))
-	}
+	p.declareOutputs(sp, big)
 	for i, in := range images {
 		vi := g.ValueInfo(in)
 		if vi == nil {
@@ -227,17 +237,16 @@ func (p *fcPlanner) spatial() error {
 		}
 		dims := vi.GetType().GetTensorType().GetShape().GetDim()
 		if len(dims) == 4 {
-			dims[2] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: h}}
-			dims[3] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: w}}
+			dims[2], dims[3] = graph.DimParam(h), graph.DimParam(w)
 		}
 		s, _ := p.shape(in)
-		eng := &p.ctx.Options.Engine
-		eng.Dims = maps.Clone(eng.Dims)
-		if eng.Dims == nil {
-			eng.Dims = map[string]int{}
-		}
-		eng.Dims[h], eng.Dims[w] = s[2], s[3]
+		sp.bound[h], sp.bound[w] = s[2], s[3]
 	}
+	sp.dims = maps.Clone(p.ctx.Engine.Dims)
+	if sp.dims == nil {
+		sp.dims = map[string]int{}
+	}
+	maps.Copy(sp.dims, sp.bound)
 	// value_info of intermediate values whose size follows the input goes.
 	var stale []string
 	for _, vi := range g.Proto.ValueInfo {
@@ -246,29 +255,41 @@ func (p *fcPlanner) spatial() error {
 		}
 	}
 	g.DropValueInfo(stale...)
-	if err := p.ctx.RefreshShapes(); err != nil {
-		return fmt.Errorf("after making the heads spatial: %w", err)
+	return sp, nil
+}
+
+// declareOutputs rewrites the outputs' value_info: the converted heads get their 4-D shape; dims
+// that follow the input size become symbolic, on every output.
+func (p *fcPlanner) declareOutputs(sp *spatialHeads, big *engine.Program) {
+	g := p.g
+	headOut := headOutputs(sp.heads)
+	shapesOf := func(o string) (s1, s2 []int) {
+		if ns, ok := sp.shapes[o]; ok {
+			return ns[0], ns[1]
+		}
+		s1, _ = p.shape(o)
+		return s1, shapeAt(big, o)
 	}
-	// Note it on the applications of this pass.
-	for i := range p.ctx.Report.Applied {
-		a := &p.ctx.Report.Applied[i]
-		if a.Pass != p.ctx.pass.Name {
+	spatialOuts := 0
+	for _, o := range g.OutputNames() {
+		if s1, s2 := shapesOf(o); !slices.Equal(s1, s2) || headOut[o] {
+			spatialOuts++
+		}
+	}
+	idx := 0
+	for _, vi := range g.Proto.Output {
+		o := vi.GetName()
+		s1, s2 := shapesOf(o)
+		if slices.Equal(s1, s2) && !headOut[o] {
 			continue
 		}
-		a.NewNodes = slices.DeleteFunc(a.NewNodes, func(n string) bool { return dropped[n] })
-		for _, b := range heads {
-			if b.fc != nil && slices.Contains(a.Replaced, b.fc.n.DisplayName()) {
-				if a.Extra == nil {
-					a.Extra = map[string]any{}
-				}
-				a.Extra["spatial"] = true
-				a.Extra["dims"] = maps.Clone(p.ctx.Options.Engine.Dims)
-				ns := newShapes[b.orig]
-				a.Detail += fmt.Sprintf("; spatial: output %q is now %v (%v at twice the input size)", b.orig, ns[0], ns[1])
-			}
+		idx++
+		prefix := "out"
+		if spatialOuts > 1 {
+			prefix = fmt.Sprintf("out%d", idx)
 		}
+		setShape(vi, s1, s2, prefix, oldParams(vi))
 	}
-	return nil
 }
 
 // oldParams keeps the symbolic names an output already had, by axis.
@@ -285,8 +306,7 @@ func oldParams(vi *onnxpb.ValueInfoProto) map[int]string {
 // setShape rewrites a value_info's shape: dims equal at both sizes keep their value (or their old
 // symbolic name), the others become symbolic.
 func setShape(vi *onnxpb.ValueInfoProto, s1, s2 []int, prefix string, params map[int]string) {
-	tt := vi.GetType().GetTensorType()
-	if tt == nil {
+	if vi.GetType().GetTensorType() == nil {
 		return
 	}
 	names := []string{"batch", "channels", "height", "width"}
@@ -294,16 +314,16 @@ func setShape(vi *onnxpb.ValueInfoProto, s1, s2 []int, prefix string, params map
 	for i, d := range s1 {
 		switch {
 		case params[i] != "" && (i == 0 || (i < len(s2) && s2[i] == d)):
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: params[i]}}
+			dims[i] = graph.DimParam(params[i])
 		case i < len(s2) && s2[i] == d:
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}}
+			dims[i] = graph.DimValue(int64(d))
 		default:
 			name := fmt.Sprintf("%s_dim%d", prefix, i)
 			if len(s1) == 4 {
 				name = prefix + "_" + names[i]
 			}
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: name}}
+			dims[i] = graph.DimParam(name)
 		}
 	}
-	tt.Shape = &onnxpb.TensorShapeProto{Dim: dims}
+	graph.SetDims(vi, dims)
 }

@@ -1,10 +1,11 @@
-package rewrite
+package bottleneck
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/fcconv/fcconv/internal/lowrank"
+	"github.com/fcconv/fcconv/rewrite"
 )
 
 // policyKind is how the bottleneck pass picks each layer's rank.
@@ -18,7 +19,7 @@ const (
 	policyMaxError
 )
 
-// rankPolicy is the rank policy read from BottleneckOptions.
+// rankPolicy is the rank policy read from Options.
 type rankPolicy struct {
 	kind     policyKind
 	rank     int
@@ -29,8 +30,8 @@ type rankPolicy struct {
 	calibrated bool
 }
 
-// choosePolicy applies BottleneckOptions' precedence: Rank, RankRatio, RankEnergy, MaxError, exact.
-func choosePolicy(o BottleneckOptions) rankPolicy {
+// choosePolicy applies Options' precedence: Rank, RankRatio, RankEnergy, MaxError, exact.
+func choosePolicy(o Options) rankPolicy {
 	p := rankPolicy{rank: o.Rank, ratio: o.RankRatio, energy: o.RankEnergy, maxError: o.MaxError}
 	switch {
 	case o.Rank > 0:
@@ -75,7 +76,7 @@ type rankChoice struct {
 }
 
 // selectByPolicy picks each site's rank under a fixed policy (everything but MaxError).
-func selectByPolicy(ctx *Context, sites []*convSite, p rankPolicy) []rankChoice {
+func selectByPolicy(ctx *rewrite.Context, sites []*convSite, p rankPolicy) []rankChoice {
 	var choices []rankChoice
 	for _, s := range sites {
 		r, reason := policyRank(s, p)
@@ -144,7 +145,7 @@ func policyRank(s *convSite, p rankPolicy) (int, string) {
 }
 
 // applyChoices rewrites (unless a dry run) and reports each chosen layer.
-func applyChoices(ctx *Context, choices []rankChoice, env *measureEnv, p rankPolicy) error {
+func applyChoices(ctx *rewrite.Context, choices []rankChoice, env *measureEnv, p rankPolicy) error {
 	for _, c := range choices {
 		s := c.site
 		reduce, expand := s.convWeights(c.rank)
@@ -156,7 +157,7 @@ func applyChoices(ctx *Context, choices []rankChoice, env *measureEnv, p rankPol
 				return fmt.Errorf("%v: %w", s.node, err)
 			}
 		}
-		ctx.Applied(Application{
+		ctx.Applied(rewrite.Application{
 			Op:       "Conv",
 			Replaced: []string{convName},
 			NewNodes: []string{reduceName, convName},

@@ -1,4 +1,4 @@
-package rewrite
+package bottleneck
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 )
@@ -39,7 +41,7 @@ func loadZoo(t testing.TB, name string) *graph.Model {
 func zooInputs(t *testing.T, name string, m *graph.Model) []map[string]*tensor.Tensor {
 	t.Helper()
 	dir := filepath.Join(filepath.Dir(zooModelPath(t, name)), "test_data_set_0")
-	in, _, err := verify.ReadTestDataSet(dir, m.Graph.InputNames(), m.Graph.OutputNames())
+	in, _, err := samples.ReadTestDataSet(dir, m.Graph.InputNames(), m.Graph.OutputNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func worstRelError(t *testing.T, original, rewritten *graph.Model, opts verify.O
 func TestBottleneckZooLowRankConv(t *testing.T) {
 	const name = "custom_lowrank_conv"
 	original, m := loadZoo(t, name), loadZoo(t, name)
-	rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+	rep := runBottleneckPass(t, m, Options{}, false)
 	if len(rep.Applied) != 1 {
 		t.Fatalf("applied %d, want the wide conv; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -114,7 +116,7 @@ func TestBottleneckZooRandomWeightsAreFullRank(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m := loadZoo(t, name)
 			start := time.Now()
-			rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+			rep := runBottleneckPass(t, m, Options{}, false)
 			if len(rep.Applied) != 0 {
 				t.Fatalf("the exact policy rewrote %d layers of a random-weight model: %+v", len(rep.Applied), rep.Applied[0])
 			}
@@ -153,7 +155,7 @@ func TestBottleneckZooMaxError(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/max_error_%g/calibration_%q", name, limit, c.calibration), func(t *testing.T) {
 			original, m := loadZoo(t, name), loadZoo(t, name)
 			start := time.Now()
-			rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: limit, CalibrationInputs: c.calibration}, false)
+			rep := runBottleneckPass(t, m, Options{MaxError: limit, CalibrationInputs: c.calibration}, false)
 			elapsed := time.Since(start)
 			before, after := rep.MACsSaved()
 			total := totalMACs(t, original)
@@ -204,7 +206,7 @@ func TestBottleneckZooCalibrationBeatsPlainSVD(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			errorWith := func(calibration string) (float64, int64) {
 				original, m := loadZoo(t, name), loadZoo(t, name)
-				rep := runBottleneckPass(t, m, BottleneckOptions{RankRatio: 0.75, CalibrationInputs: calibration}, false)
+				rep := runBottleneckPass(t, m, Options{RankRatio: 0.75, CalibrationInputs: calibration}, false)
 				_, after := rep.MACsSaved()
 				// Calibrated on random samples with seeds 1000-1003, measured on seeds 5 and 6.
 				return worstRelError(t, original, m, verify.Options{Seed: 5, Samples: 2}), after
@@ -229,7 +231,7 @@ func BenchmarkRankSelection(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				m := loadZoo(b, name)
-				if _, err := Run(m, []*Pass{Bottleneck}, Options{Bottleneck: BottleneckOptions{MaxError: 0.01}}, false); err != nil {
+				if _, err := rewrite.Run(m, []rewrite.Step{{Pass: Pass, Options: Options{MaxError: 0.01}}}, rewrite.Input{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,25 +1,22 @@
-package rewrite
+package bottleneck
 
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
+	"github.com/fcconv/fcconv/compare"
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/lowrank"
+	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
-	"github.com/fcconv/fcconv/verify"
-	"google.golang.org/protobuf/proto"
 )
 
-// Measurement inputs. The bottleneck pass measures errors on BottleneckOptions.Inputs (the convert
-// command passes its verification inputs there). Without them, MaxError measures on one seeded
-// random normal sample made like verify's default (seed 0), so that its choice is judged on what
+// Measurement inputs. The bottleneck pass measures errors on the verification samples
+// (rewrite.Samples: the convert command's verification inputs). Without them, MaxError measures
+// on one seeded random normal sample made like verify's default (seed 0), so that its choice is judged on what
 // the default verification will run, not on the calibration data; the other policies report
 // layer errors on the calibration inputs when there are some. Calibration reads CalibrationInputs: a
 // test_data_set folder of input_N.pb files, a folder of such folders, a comma-separated list of
@@ -43,21 +40,21 @@ type measureEnv struct {
 	calibrationSource string
 	// failure says why measuring was impossible (the engine lacks an op, ...), "" otherwise.
 	failure string
-	ctx     *Context
+	ctx     *rewrite.Context
 }
 
 // hasInputs reports whether measurement inputs are available to the pass without inventing them.
-func hasInputs(o BottleneckOptions) bool {
-	return len(o.Inputs) > 0 || o.CalibrationInputs != ""
+func hasInputs(ctx *rewrite.Context) bool {
+	return len(ctx.Samples) > 0 || optionsOf(ctx).CalibrationInputs != ""
 }
 
 // prepareMeasurements runs the original model on the calibration and measurement inputs, keeping
 // each candidate conv's input statistics (calibration) and its input and output (measurement).
-func prepareMeasurements(ctx *Context, sites []*convSite, p rankPolicy) (*measureEnv, error) {
-	opts := ctx.Options.Bottleneck
+func prepareMeasurements(ctx *rewrite.Context, sites []*convSite, p rankPolicy) (*measureEnv, error) {
+	opts := optionsOf(ctx)
 	env := &measureEnv{ctx: ctx}
-	measure := p.kind == policyMaxError || hasInputs(opts)
-	eo := ctx.Options.Engine
+	measure := p.kind == policyMaxError || hasInputs(ctx)
+	eo := ctx.Engine
 	eo.KeepIntermediates, eo.ShapesOnly = true, false
 	prog, err := engine.Compile(ctx.Graph, eo)
 	if err != nil {
@@ -79,12 +76,12 @@ func prepareMeasurements(ctx *Context, sites []*convSite, p rankPolicy) (*measur
 	}
 	if measure {
 		switch {
-		case len(opts.Inputs) > 0:
-			env.inputs, env.source = opts.Inputs, fmt.Sprintf("given inputs (%d)", len(opts.Inputs))
+		case len(ctx.Samples) > 0:
+			env.inputs, env.source = ctx.Samples, fmt.Sprintf("given inputs (%d)", len(ctx.Samples))
 		case calibration != nil && p.kind != policyMaxError:
 			env.inputs, env.source = calibration, env.calibrationSource
 		default:
-			in, err := verify.RandomInputs(prog, 0)
+			in, err := samples.Random(prog, 0)
 			if err != nil {
 				return nil, err
 			}
@@ -161,7 +158,7 @@ func calibrationInputs(spec string, prog *engine.Program) ([]map[string]*tensor.
 	if spec == "random" {
 		var out []map[string]*tensor.Tensor
 		for i := 0; i < randomCalibrationSamples; i++ {
-			in, err := verify.RandomInputs(prog, randomCalibrationSeed+int64(i))
+			in, err := samples.Random(prog, randomCalibrationSeed+int64(i))
 			if err != nil {
 				return nil, "", err
 			}
@@ -169,7 +166,7 @@ func calibrationInputs(spec string, prog *engine.Program) ([]map[string]*tensor.
 		}
 		return out, fmt.Sprintf("random normal inputs (%d, seeds from %d)", randomCalibrationSamples, randomCalibrationSeed), nil
 	}
-	sets, err := ReadInputSets(spec, prog.Inputs(), prog.Outputs())
+	sets, err := samples.ReadSets(spec, prog.Inputs(), prog.Outputs())
 	if err != nil {
 		return nil, "", fmt.Errorf("calibration inputs: %w", err)
 	}
@@ -182,61 +179,6 @@ func calibrationInputs(spec string, prog *engine.Program) ([]map[string]*tensor.
 		}
 	}
 	return sets, fmt.Sprintf("%s (%d samples)", spec, len(sets)), nil
-}
-
-// ReadInputSets reads input samples from a test_data_set folder (input_N.pb files), a folder of
-// such folders, or a comma-separated list of either; one sample per folder.
-func ReadInputSets(spec string, inputNames, outputNames []string) ([]map[string]*tensor.Tensor, error) {
-	var sets []map[string]*tensor.Tensor
-	for _, dir := range strings.Split(spec, ",") {
-		dir = strings.TrimSpace(dir)
-		if dir == "" {
-			continue
-		}
-		folders, err := dataSetFolders(dir)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range folders {
-			in, _, err := verify.ReadTestDataSet(f, inputNames, outputNames)
-			if err != nil {
-				return nil, err
-			}
-			sets = append(sets, in)
-		}
-	}
-	if len(sets) == 0 {
-		return nil, fmt.Errorf("no input_N.pb files in %q", spec)
-	}
-	return sets, nil
-}
-
-// dataSetFolders is dir itself when it holds input_N.pb files, else its subfolders that do.
-func dataSetFolders(dir string) ([]string, error) {
-	if has, err := holdsInputs(dir); err != nil || has {
-		return []string{dir}, err
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		sub := filepath.Join(dir, e.Name())
-		if has, _ := holdsInputs(sub); e.IsDir() && has {
-			out = append(out, sub)
-		}
-	}
-	sort.Strings(out)
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no input_N.pb files, nor folders that do", dir)
-	}
-	return out, nil
-}
-
-func holdsInputs(dir string) (bool, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, "input_*.pb"))
-	return len(matches) > 0, err
 }
 
 // layerError measures a site factorised at rank r on its own: the largest |y_r - y| over the
@@ -275,26 +217,18 @@ func (env *measureEnv) layerError(s *convSite, r int) (float64, error) {
 // layerModel is a model of the site's conv alone (input x, output y) factorised at rank r, built
 // through the same rewrite as the real graph.
 func (env *measureEnv) layerModel(s *convSite, r int) (*graph.Model, error) {
-	conv := proto.Clone(s.node.Proto).(*onnxpb.NodeProto)
-	conv.Input = []string{"x", "w"}
-	conv.Output = []string{"y"}
-	gp := &onnxpb.GraphProto{
-		Name:        proto.String("bottleneck_layer"),
-		Node:        []*onnxpb.NodeProto{conv},
-		Input:       []*onnxpb.ValueInfoProto{floatValueInfo("x", s.inShape)},
-		Output:      []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
-		Initializer: []*onnxpb.TensorProto{s.weight.ToProto("w")},
-	}
+	inputs := []string{"x", "w"}
+	consts := []graph.NamedTensor{{Name: "w", T: s.weight}}
 	if b := s.node.Input(2); b != "" {
-		bias, ok := s.node.Graph.Constant(b)
-		if !ok {
+		bias, _ := env.ctx.Constant(b)
+		if bias == nil {
 			return nil, fmt.Errorf("the bias %q is not a constant", b)
 		}
-		conv.Input = append(conv.Input, "b")
-		gp.Initializer = append(gp.Initializer, bias.ToProto("b"))
+		inputs = append(inputs, "b")
+		consts = append(consts, graph.NamedTensor{Name: "b", T: bias.T})
 	}
-	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: gp, OpsetImport: env.ctx.Model.Proto.OpsetImport}
-	m, err := graph.NewModel(mp, "")
+	x := graph.TensorValueInfo("x", tensor.Float, s.inShape)
+	m, err := graph.SingleNodeModel("bottleneck_layer", s.node, inputs, []string{"y"}, []*onnxpb.ValueInfoProto{x}, consts)
 	if err != nil {
 		return nil, err
 	}
@@ -305,22 +239,8 @@ func (env *measureEnv) layerModel(s *convSite, r int) (*graph.Model, error) {
 	return m, nil
 }
 
-func floatValueInfo(name string, shape []int) *onnxpb.ValueInfoProto {
-	dims := make([]*onnxpb.TensorShapeProto_Dimension, len(shape))
-	for i, d := range shape {
-		dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}}
-	}
-	return &onnxpb.ValueInfoProto{
-		Name: proto.String(name),
-		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-			ElemType: proto.Int32(int32(tensor.Float)),
-			Shape:    &onnxpb.TensorShapeProto{Dim: dims},
-		}}},
-	}
-}
-
 // modelError measures the whole model with the given layers factorised: the worst output's largest
-// |got - want| relative to its largest |want| (verify's MaxRelError), over the measurement inputs.
+// |got - want| relative to its largest |want| (compare's MaxRelError, as verify reports it), over the measurement inputs.
 func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
 	m, err := env.ctx.Model.Copy()
 	if err != nil {
@@ -342,7 +262,7 @@ func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
 			return 0, err
 		}
 	}
-	prog, err := engine.Compile(m.Graph, env.ctx.Options.Engine)
+	prog, err := engine.Compile(m.Graph, env.ctx.Engine)
 	if err != nil {
 		return 0, fmt.Errorf("the factorised model does not compile: %w", err)
 	}
@@ -355,7 +275,7 @@ func (env *measureEnv) modelError(choices []rankChoice) (float64, error) {
 		got = append(got, out)
 	}
 	worst := 0.0
-	for _, rep := range verify.CompareOutputs(env.outputs, got, env.reference, verify.Tolerances{}, false) {
+	for _, rep := range compare.Outputs(env.outputs, got, env.reference, compare.Tolerances{}, false) {
 		if rep.Problem != "" {
 			return 0, fmt.Errorf("output %s: %s", rep.Name, rep.Problem)
 		}

@@ -1,4 +1,4 @@
-package rewrite
+package bottleneck
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 )
@@ -136,12 +137,19 @@ func samePads(kernel ...int) *onnxpb.AttributeProto {
 	return graph.IntsAttr("pads", pads...)
 }
 
-func runBottleneckPass(t *testing.T, m *graph.Model, opts BottleneckOptions, dryRun bool) *Report {
+func runBottleneckPass(t *testing.T, m *graph.Model, opts Options, dryRun bool) *rewrite.Report {
 	t.Helper()
-	rep, err := Run(m, []*Pass{Bottleneck}, Options{Bottleneck: opts}, dryRun)
+	return runBottleneckOn(t, m, opts, nil, dryRun)
+}
+
+// runBottleneckOn runs the pass with verification samples (what the pass measures errors on).
+func runBottleneckOn(t *testing.T, m *graph.Model, opts Options, samples []map[string]*tensor.Tensor, dryRun bool) *rewrite.Report {
+	t.Helper()
+	out, err := rewrite.Run(m, []rewrite.Step{{Pass: Pass, Options: opts}}, rewrite.Input{Samples: samples, DryRun: dryRun})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep := out.Report
 	return rep
 }
 
@@ -169,7 +177,7 @@ func opTypes(m *graph.Model) string {
 	return strings.Join(ops, ",")
 }
 
-func declineReasons(rep *Report) string {
+func declineReasons(rep *rewrite.Report) string {
 	var out []string
 	for _, d := range rep.Declined {
 		out = append(out, d.Node+": "+d.Reason)
@@ -182,7 +190,7 @@ func TestBottleneckExactLowRankConv(t *testing.T) {
 	w := lowRankConvWeight(1, cout, cin, rank, 3, 3)
 	original := convChain(t, []int{10, 12}, convSpec{weight: w, bias: true, attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
 	m := convChain(t, []int{10, 12}, convSpec{weight: w, bias: true, attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
-	rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+	rep := runBottleneckPass(t, m, Options{}, false)
 	if len(rep.Applied) != 1 {
 		t.Fatalf("applied %d rewrites, want 1; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -239,7 +247,7 @@ func TestBottleneckConvShapes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			original := convChain(t, c.spatial, c.spec)
 			m := convChain(t, c.spatial, c.spec)
-			rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+			rep := runBottleneckPass(t, m, Options{}, false)
 			if len(rep.Applied) != 1 {
 				t.Fatalf("applied %d, want 1; declined:\n%s", len(rep.Applied), declineReasons(rep))
 			}
@@ -262,7 +270,7 @@ func TestBottleneckConvShapes(t *testing.T) {
 func TestBottleneckStridedOneByOneMovesStrideToReducer(t *testing.T) {
 	spec := convSpec{weight: lowRankConvWeight(9, 256, 128, 16, 1, 1), attrs: []*onnxpb.AttributeProto{graph.IntsAttr("strides", 2, 2)}}
 	m := convChain(t, []int{8, 8}, spec)
-	rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+	rep := runBottleneckPass(t, m, Options{}, false)
 	if len(rep.Applied) != 1 {
 		t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -314,7 +322,7 @@ func TestBottleneckDeclines(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.model(t)
-			rep := runBottleneckPass(t, m, BottleneckOptions{}, false)
+			rep := runBottleneckPass(t, m, Options{}, false)
 			if len(rep.Applied) != 0 || len(rep.Declined) != 1 {
 				t.Fatalf("applied %d, declined %d; want one decline", len(rep.Applied), len(rep.Declined))
 			}
@@ -330,7 +338,7 @@ func TestBottleneckDeclines(t *testing.T) {
 
 func TestBottleneckMinChannelsOption(t *testing.T) {
 	m := convChain(t, []int{5, 5}, convSpec{weight: lowRankConvWeight(1, 64, 64, 4, 3, 3), attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
-	rep := runBottleneckPass(t, m, BottleneckOptions{MinChannels: 32}, false)
+	rep := runBottleneckPass(t, m, Options{MinChannels: 32}, false)
 	if len(rep.Applied) != 1 || rep.Applied[0].Extra["rank"] != 4 {
 		t.Fatalf("with MinChannels 32 the 64-channel conv should be factorised at rank 4; got %+v, declined:\n%s", rep.Applied, declineReasons(rep))
 	}
@@ -338,7 +346,7 @@ func TestBottleneckMinChannelsOption(t *testing.T) {
 
 func TestBottleneckDryRunReportsWithoutEditing(t *testing.T) {
 	m := convChain(t, []int{6, 6}, convSpec{weight: lowRankConvWeight(1, 64, 128, 8, 3, 3), attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
-	rep := runBottleneckPass(t, m, BottleneckOptions{}, true)
+	rep := runBottleneckPass(t, m, Options{}, true)
 	if len(rep.Applied) != 1 || rep.Applied[0].MACsAfter >= rep.Applied[0].MACsBefore {
 		t.Fatalf("dry run should report the rewrite: %+v", rep.Applied)
 	}
@@ -365,13 +373,13 @@ func TestBottleneckFixedPolicies(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		opts BottleneckOptions
+		opts Options
 		rank int
 	}{
-		{"rank 20", BottleneckOptions{Rank: 20}, 20},
-		{"ratio 0.25", BottleneckOptions{RankRatio: 0.25}, 32},
-		{"energy 0.99", BottleneckOptions{RankEnergy: 0.99}, energyRank},
-		{"rank beats ratio", BottleneckOptions{Rank: 7, RankRatio: 0.5}, 7},
+		{"rank 20", Options{Rank: 20}, 20},
+		{"ratio 0.25", Options{RankRatio: 0.25}, 32},
+		{"energy 0.99", Options{RankEnergy: 0.99}, energyRank},
+		{"rank beats ratio", Options{Rank: 7, RankRatio: 0.5}, 7},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -403,7 +411,7 @@ func sumSquares(v []float64) float64 {
 
 func TestBottleneckFixedRankTooHighDeclines(t *testing.T) {
 	m := convChain(t, []int{6, 6}, convSpec{weight: onnxbuild.Random(1, 128, 128, 1, 1)})
-	rep := runBottleneckPass(t, m, BottleneckOptions{RankRatio: 0.75}, false)
+	rep := runBottleneckPass(t, m, Options{RankRatio: 0.75}, false)
 	if len(rep.Applied) != 0 || len(rep.Declined) != 1 || !strings.Contains(rep.Declined[0].Reason, "too high to save MACs") {
 		t.Fatalf("want a 'too high to save MACs' decline, got applied %d, declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -424,7 +432,7 @@ func TestBottleneckCalibrationBeatsPlainSVD(t *testing.T) {
 	const rank = 24
 	errorWith := func(calibration string) (float64, map[string]any) {
 		m := correlatedModel(t)
-		rep := runBottleneckPass(t, m, BottleneckOptions{Rank: rank, CalibrationInputs: calibration}, false)
+		rep := runBottleneckPass(t, m, Options{Rank: rank, CalibrationInputs: calibration}, false)
 		if len(rep.Applied) != 1 {
 			t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
 		}
@@ -457,14 +465,14 @@ func TestBottleneckCalibrationFromFolders(t *testing.T) {
 		}
 	}
 	m := correlatedModel(t)
-	rep := runBottleneckPass(t, m, BottleneckOptions{Rank: 24, CalibrationInputs: dir}, false)
+	rep := runBottleneckPass(t, m, Options{Rank: 24, CalibrationInputs: dir}, false)
 	if len(rep.Applied) != 1 || rep.Applied[0].Extra["factorisation"] != "input-covariance weighted" {
 		t.Fatalf("want one calibrated rewrite; got %+v, declined:\n%s", rep.Applied, declineReasons(rep))
 	}
 	if src := fmt.Sprint(rep.Applied[0].Extra["calibrated_on"]); !strings.Contains(src, "2 samples") {
 		t.Errorf("calibration source %q, want 2 samples", src)
 	}
-	if _, err := Run(correlatedModel(t), []*Pass{Bottleneck}, Options{Bottleneck: BottleneckOptions{Rank: 24, CalibrationInputs: filepath.Join(dir, "missing")}}, false); err == nil {
+	if _, err := rewrite.Run(correlatedModel(t), []rewrite.Step{{Pass: Pass, Options: Options{Rank: 24, CalibrationInputs: filepath.Join(dir, "missing")}}}, rewrite.Input{}); err == nil {
 		t.Error("a missing calibration folder should be an error")
 	}
 }
@@ -479,7 +487,7 @@ func TestBottleneckMaxErrorSynthetic(t *testing.T) {
 			convSpec{weight: spectrumConvWeight(33, 128, 128, decaying(128, 0.99), 3, 3), attrs: pads})
 	}
 	m := build()
-	rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: limit}, false)
+	rep := runBottleneckPass(t, m, Options{MaxError: limit}, false)
 	if len(rep.Applied) < 2 {
 		t.Fatalf("applied %d, want the two fast-decaying layers; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -507,7 +515,7 @@ func TestBottleneckMeasuresLayerErrorOnGivenInputs(t *testing.T) {
 	w := lowRankConvWeight(1, 64, 128, 8, 3, 3)
 	m := convChain(t, []int{6, 6}, convSpec{weight: w, attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
 	inputs := []map[string]*tensor.Tensor{{"x": onnxbuild.Random(5, 1, 128, 6, 6)}, {"x": onnxbuild.Random(6, 1, 128, 6, 6)}}
-	rep := runBottleneckPass(t, m, BottleneckOptions{Inputs: inputs}, false)
+	rep := runBottleneckOn(t, m, Options{}, inputs, false)
 	if len(rep.Applied) != 1 {
 		t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
@@ -522,7 +530,7 @@ func TestBottleneckMeasuresLayerErrorOnGivenInputs(t *testing.T) {
 
 func TestBottleneckMaxErrorWithoutInputsSaysRandom(t *testing.T) {
 	m := convChain(t, []int{6, 6}, convSpec{weight: spectrumConvWeight(3, 64, 128, decaying(128, 0.8), 3, 3), attrs: []*onnxpb.AttributeProto{samePads(3, 3)}})
-	rep := runBottleneckPass(t, m, BottleneckOptions{MaxError: 0.05}, false)
+	rep := runBottleneckPass(t, m, Options{MaxError: 0.05}, false)
 	if len(rep.Applied) != 1 {
 		t.Fatalf("applied %d; declined:\n%s", len(rep.Applied), declineReasons(rep))
 	}
