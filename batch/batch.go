@@ -11,7 +11,6 @@ package batch
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/internal/gemm"
-	"github.com/fcconv/fcconv/tensor"
 )
 
 // Outcome is what happened to one model.
@@ -177,8 +175,7 @@ func processJob(job Job, opts Options) (rec *Record) {
 	co := opts.Convert
 	co.Output = out
 	if opts.AutoInputs {
-		co.InputsDir = ownTestData(job.Source)
-		co.Rewrite.Engine.InputShapes = withTestDataShapes(co.Rewrite.Engine.InputShapes, co.InputsDir)
+		co.InputsDir = ownTestData(job.Source) // convert binds the input shapes from it
 	}
 	dryRun := co.DryRun
 	if !dryRun {
@@ -307,31 +304,6 @@ func upToDate(src, out string) bool {
 	}
 	ss, err := os.Stat(src)
 	return err == nil && !so.ModTime().Before(ss.ModTime())
-}
-
-// withTestDataShapes adds the shapes of the test data's named inputs to the given input shapes
-// (which win): a model exported with a symbolic batch axis then runs at the size its own test data
-// has, as the zoo's reference run did, instead of failing for want of --dim. The map is copied, as
-// every worker shares the original.
-func withTestDataShapes(given map[string][]int, dir string) map[string][]int {
-	if dir == "" {
-		return given
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "input_*.pb"))
-	shapes := maps.Clone(given)
-	if shapes == nil {
-		shapes = map[string][]int{}
-	}
-	for _, f := range files {
-		t, name, err := tensor.ReadProtoFile(f)
-		if err != nil || name == "" {
-			continue // convert reports a bad file; an unnamed one is matched by position there
-		}
-		if _, ok := shapes[name]; !ok {
-			shapes[name] = t.Shape
-		}
-	}
-	return shapes
 }
 
 // ownTestData is the model's test_data_set_0 folder, or "" (random inputs) when it has none.

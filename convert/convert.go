@@ -1,6 +1,11 @@
 // Package convert is the pipeline behind `fcconv convert`: load a model, run rewrite passes on a
 // copy, run the original and the rewrite on the same inputs, and write the result only if they
 // agree. The CLI and the batch converter are thin layers over Convert.
+//
+// Data flows one way: load -> read the given inputs once and bind the input shapes -> infer the
+// shapes once (the passes receive them) -> passes (each returns what it bound) -> compile each
+// model once and verify -> write. A default convert compiles three times: once to infer shapes,
+// once per model verified.
 package convert
 
 import (
@@ -14,6 +19,10 @@ import (
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/bottleneck"
+	"github.com/fcconv/fcconv/rewrite/fctoconv"
+	"github.com/fcconv/fcconv/rewrite/passes"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 )
@@ -23,8 +32,12 @@ type Options struct {
 	// Output is where the result goes (default: MODEL.fcconv.onnx beside the input).
 	Output string
 	// Passes is a comma-separated list of pass names (default "fc-to-conv").
-	Passes  string
-	Rewrite rewrite.Options
+	Passes string
+	// FCToConv and Bottleneck are the options of those passes.
+	FCToConv   fctoconv.Options
+	Bottleneck bottleneck.Options
+	// Engine binds the input shapes and symbolic dims the models are compiled with.
+	Engine engine.Options
 	// NoVerify writes without running the models (for ops the engine lacks).
 	NoVerify bool
 	// Inputs are explicit verification samples; InputsDir a test_data_set folder ("auto": the
@@ -117,10 +130,7 @@ func Convert(path string, opts Options) (*Result, error) {
 }
 
 func convert(path string, opts Options, res *Result) error {
-	if opts.Passes == "" {
-		opts.Passes = "fc-to-conv"
-	}
-	passes, err := rewrite.Lookup(opts.Passes)
+	steps, err := passSteps(opts)
 	if err != nil {
 		return &UsageError{err}
 	}
@@ -148,22 +158,26 @@ func convert(path string, opts Options, res *Result) error {
 		return err
 	}
 	res.Seconds.Load = time.Since(t).Seconds()
-	if err := bindInputShapes(original, &opts, res); err != nil {
+	folder, err := readInputsDir(original, opts)
+	if err != nil {
 		return err
 	}
+	eo := bindInputShapes(original, opts, folder, res)
 
 	t = time.Now()
-	shapes, err := compileShapes(original, opts.Rewrite.Engine)
+	// The copy's shapes, inferred before any pass edits it: the passes receive them (their MACs
+	// are keyed by the copy's nodes).
+	shapes, err := compileShapes(rewritten, eo)
 	if err != nil {
 		return err
 	}
 	res.MACsBefore = sumMACs(shapes)
-	samples, source, err := verificationSamples(shapes, opts)
+	inputs, source, err := verificationSamples(shapes, opts, folder)
 	if err != nil {
 		return err
 	}
-	opts.Rewrite.Bottleneck.Inputs = samples
-	report, err := rewrite.Run(rewritten, passes, opts.Rewrite, opts.DryRun)
+	outcome, err := rewrite.Run(rewritten, steps, rewrite.Input{Engine: eo, Shapes: shapes, Samples: inputs, DryRun: opts.DryRun})
+	report := outcome.Report
 	res.Rewrites = report
 	if err != nil {
 		return err
@@ -176,16 +190,15 @@ func convert(path string, opts Options, res *Result) error {
 		res.Seconds.Rewrite = time.Since(t).Seconds()
 		return nil
 	}
-	after, err := compileShapes(rewritten, spatialEngineOptions(opts, original))
-	if err != nil {
-		return fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
-	}
-	res.MACsAfter = sumMACs(after)
 	res.Seconds.Rewrite = time.Since(t).Seconds()
 
-	if !opts.NoVerify {
+	if opts.NoVerify {
+		if err := countMACsAfter(rewritten, shapes, outcome, res); err != nil {
+			return err
+		}
+	} else {
 		t = time.Now()
-		ok, err := verifyRewrite(original, rewritten, opts, samples, source, res)
+		ok, err := verifyRewrite(original, rewritten, shapes, outcome, opts, eo, inputs, source, res)
 		res.Seconds.Verify = time.Since(t).Seconds()
 		if err != nil {
 			return err
@@ -206,34 +219,59 @@ func convert(path string, opts Options, res *Result) error {
 	return nil
 }
 
+// passSteps are the named passes, each with its options.
+func passSteps(opts Options) ([]rewrite.Step, error) {
+	names := opts.Passes
+	if names == "" {
+		names = "fc-to-conv"
+	}
+	list, err := passes.Lookup(names)
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]rewrite.Step, len(list))
+	for i, p := range list {
+		steps[i] = rewrite.Step{Pass: p}
+		switch p {
+		case fctoconv.Pass:
+			steps[i].Options = opts.FCToConv
+		case bottleneck.Pass:
+			steps[i].Options = opts.Bottleneck
+		}
+	}
+	return steps, nil
+}
+
+// readInputsDir reads the test_data_set folder of verification inputs, when there is one: once,
+// for the input shapes and the samples.
+func readInputsDir(m *graph.Model, opts Options) (samples.Sample, error) {
+	if opts.InputsDir == "" {
+		return nil, nil
+	}
+	in, _, err := samples.ReadTestDataSet(opts.InputsDir, m.Graph.InputNames(), m.Graph.OutputNames())
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return in, nil
+}
+
 // bindInputShapes fixes the shapes both models are compiled with: from the verification inputs
 // when given, then 1 for any symbolic dim still unbound (recorded in the result, so the user sees
 // what was assumed).
-func bindInputShapes(m *graph.Model, opts *Options, res *Result) error {
-	eo := &opts.Rewrite.Engine
-	given := map[string]*tensor.Tensor{}
-	if opts.InputsDir != "" {
-		in, _, err := verify.ReadTestDataSet(opts.InputsDir, m.Graph.InputNames(), m.Graph.OutputNames())
-		if err != nil {
-			return &UsageError{err}
-		}
-		given = in
+func bindInputShapes(m *graph.Model, opts Options, folder samples.Sample, res *Result) engine.Options {
+	eo := opts.Engine
+	given := samples.Sample{}
+	for k, v := range folder {
+		given[k] = v
 	}
 	for k, v := range opts.Inputs {
 		given[k] = v
 	}
 	if len(given) > 0 {
-		shapes := map[string][]int{}
-		for k, v := range eo.InputShapes {
-			shapes[k] = v
-		}
-		for k, v := range given {
-			shapes[k] = v.Shape
-		}
-		eo.InputShapes = shapes
+		eo.InputShapes = samples.BindShapes(eo.InputShapes, given)
 	}
-	res.AssumedDims = engine.BindDefaultDims(m.Graph, eo, 1)
-	return nil
+	res.AssumedDims = engine.BindDefaultDims(m.Graph, &eo, 1)
+	return eo
 }
 
 func isDir(path string) bool {
@@ -271,52 +309,50 @@ func sumMACs(p *engine.Program) int64 {
 	return sum
 }
 
-// spatialEngineOptions are the engine options for the rewritten model: with --spatial its input H
-// and W are symbolic, so they are bound to the original's sizes.
-func spatialEngineOptions(opts Options, original *graph.Model) engine.Options {
-	eo := opts.Rewrite.Engine
-	if !opts.Rewrite.Spatial {
-		return eo
-	}
-	p, err := engine.Compile(original.Graph, engine.Options{InputShapes: eo.InputShapes, Dims: eo.Dims, ShapesOnly: true})
+// countMACsAfter infers the rewritten model's shapes when it is not verified (--no-verify): its
+// MACs, and that the passes kept every graph output's shape.
+func countMACsAfter(rewritten *graph.Model, shapes *engine.Program, outcome *rewrite.Outcome, res *Result) error {
+	after, err := compileShapes(rewritten, outcome.Engine)
 	if err != nil {
-		return eo
+		return fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
 	}
-	shapes := map[string][]int{}
-	for k, v := range eo.InputShapes {
-		shapes[k] = v
+	if err := rewrite.CheckOutputShapes(shapes, after, outcome.Reshaped); err != nil {
+		return err
 	}
-	for _, name := range p.Inputs() {
-		info, _ := p.Info(name)
-		shapes[name] = info.Shape
-	}
-	eo.InputShapes = shapes
-	return eo
+	res.MACsAfter = sumMACs(after)
+	return nil
 }
 
-func verifyRewrite(original, rewritten *graph.Model, opts Options, samples []map[string]*tensor.Tensor, source string, res *Result) (bool, error) {
-	eoA := opts.Rewrite.Engine
-	pa, err := engine.Compile(original.Graph, eoA)
+// verifyRewrite compiles each model once, runs both on the samples and compares them. The
+// rewritten model compiles with the dims the passes bound; its program also gives the MACs after.
+func verifyRewrite(original, rewritten *graph.Model, shapes *engine.Program, outcome *rewrite.Outcome, opts Options, eo engine.Options,
+	inputs []samples.Sample, source string, res *Result) (bool, error) {
+	pa, err := engine.Compile(original.Graph, eo)
 	if err != nil {
 		return false, err
 	}
-	pb, err := engine.Compile(rewritten.Graph, spatialEngineOptions(opts, original))
+	pb, err := engine.Compile(rewritten.Graph, outcome.Engine)
 	if err != nil {
 		return false, fmt.Errorf("the rewritten model does not compile (a bug in a pass): %w", err)
 	}
-	vo := verify.Options{
-		Tolerances: opts.Tolerances, Inputs: samples, InputSource: source,
-		FlattenOutputs: opts.Rewrite.Spatial, Approximate: lossy(opts.Rewrite),
+	if err := rewrite.CheckOutputShapes(shapes, pb, outcome.Reshaped); err != nil {
+		return false, err
 	}
-	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError > 0 {
-		vo.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: opts.Rewrite.Bottleneck.MaxError}}
+	res.MACsAfter = sumMACs(pb)
+	spatial := opts.FCToConv.Spatial
+	vo := verify.Options{
+		Tolerances: opts.Tolerances, Inputs: inputs, InputSource: source,
+		FlattenOutputs: spatial, Approximate: opts.Bottleneck.Lossy(),
+	}
+	if vo.Approximate && !opts.TolerancesGiven && opts.Bottleneck.MaxError > 0 {
+		vo.Tolerances = verify.Tolerances{Default: verify.Tolerance{Rtol: opts.Bottleneck.MaxError}}
 	}
 	rep, err := verify.Programs(pa, pb, vo)
 	if err != nil {
 		return false, err
 	}
 	res.Verification = rep
-	if vo.Approximate && !opts.TolerancesGiven && opts.Rewrite.Bottleneck.MaxError == 0 {
+	if vo.Approximate && !opts.TolerancesGiven && opts.Bottleneck.MaxError == 0 {
 		// A lossy policy without an error budget: the error is measured and reported, not judged.
 		rep.Equivalent = true
 	}
@@ -324,35 +360,25 @@ func verifyRewrite(original, rewritten *graph.Model, opts Options, samples []map
 		return false, nil
 	}
 	res.Verified = true
-	if opts.Rewrite.Spatial {
+	if spatial {
 		return true, checkSpatial(rewritten, pa, res)
 	}
 	return true, nil
 }
 
-// lossy reports whether the options ask for an approximate rewrite.
-func lossy(o rewrite.Options) bool {
-	b := o.Bottleneck
-	return b.Rank > 0 || b.RankRatio > 0 || b.RankEnergy > 0 || b.MaxError > 0
-}
-
 // verificationSamples are the inputs both models run on: the test_data_set folder, the explicit
 // inputs (missing ones filled at random), or Samples random samples. The bottleneck pass measures its
 // errors on the same samples, so a --max-error budget holds on what is verified.
-func verificationSamples(p *engine.Program, opts Options) ([]map[string]*tensor.Tensor, string, error) {
+func verificationSamples(p *engine.Program, opts Options, folder samples.Sample) ([]samples.Sample, string, error) {
 	if opts.InputsDir != "" {
-		in, _, err := verify.ReadTestDataSet(opts.InputsDir, p.Inputs(), p.Outputs())
-		if err != nil {
-			return nil, "", &UsageError{err}
-		}
-		return []map[string]*tensor.Tensor{in}, opts.InputsDir, checkInputs(p, in)
+		return []samples.Sample{folder}, opts.InputsDir, checkInputs(p, folder)
 	}
 	if len(opts.Inputs) > 0 {
-		in := map[string]*tensor.Tensor{}
+		in := samples.Sample{}
 		for k, v := range opts.Inputs {
 			in[k] = v
 		}
-		random, err := verify.RandomInputs(p, opts.Seed)
+		random, err := samples.Random(p, opts.Seed)
 		if err != nil {
 			return nil, "", err
 		}
@@ -361,29 +387,14 @@ func verificationSamples(p *engine.Program, opts Options) ([]map[string]*tensor.
 				in[name] = random[name]
 			}
 		}
-		return []map[string]*tensor.Tensor{in}, "--input files", checkInputs(p, in)
+		return []samples.Sample{in}, "--input files", checkInputs(p, in)
 	}
-	n := max(opts.Samples, 1)
-	var samples []map[string]*tensor.Tensor
-	for i := 0; i < n; i++ {
-		in, err := verify.RandomInputs(p, opts.Seed+int64(i))
-		if err != nil {
-			return nil, "", err
-		}
-		samples = append(samples, in)
-	}
-	return samples, fmt.Sprintf("random (seed %d)", opts.Seed), nil
+	return samples.RandomSets(p, opts.Seed, opts.Samples)
 }
 
-func checkInputs(p *engine.Program, in map[string]*tensor.Tensor) error {
-	for name, t := range in {
-		info, ok := p.Info(name)
-		if !ok {
-			return &UsageError{fmt.Errorf("the model has no input %q (inputs: %s)", name, strings.Join(p.Inputs(), ", "))}
-		}
-		if t.DType != info.DType || !tensor.SameShape(t.Shape, info.Shape) {
-			return &UsageError{fmt.Errorf("input %q is %v%v, the model expects %v%v (bind symbolic dims with --dim or --shape)", name, t.DType, t.Shape, info.DType, info.Shape)}
-		}
+func checkInputs(p *engine.Program, in samples.Sample) error {
+	if err := samples.Check(p, in); err != nil {
+		return &UsageError{err}
 	}
 	return nil
 }
@@ -409,7 +420,7 @@ func checkSpatial(rewritten *graph.Model, original *engine.Program, res *Result)
 	if err != nil {
 		return fmt.Errorf("the fully convolutional model does not run at input %v: %w", grown, err)
 	}
-	in, err := verify.RandomInputs(p, 1)
+	in, err := samples.Random(p, 1)
 	if err != nil {
 		return err
 	}

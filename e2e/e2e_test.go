@@ -238,7 +238,7 @@ func TestLowRankBottleneckOnONNXRuntime(t *testing.T) {
 func TestSpatialHeadRunsLargerOnBothRuntimes(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "spatial.onnx")
 	opts := defaultOptions(out)
-	opts.Rewrite.Spatial = true
+	opts.FCToConv.Spatial = true
 	res, err := convert.Convert(sample, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -126,6 +126,7 @@ func (rc *RunContext) Lookup(name string) *tensor.Tensor {
 
 // Compile prepares g to run with the given input shapes.
 func Compile(g *graph.Graph, opts Options) (*Program, error) {
+	compiles.Add(1)
 	c := &compiler{opts: opts}
 	return c.compile(g, nil)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/fctoconv"
 	"github.com/fcconv/fcconv/tensor"
 )
 
@@ -200,9 +201,10 @@ func (s *Summary) describeConvs(g *graph.Graph, prog *engine.Program) {
 // describeFCs runs fc-to-conv as a dry run and pairs its verdicts with the FC layers.
 func (s *Summary) describeFCs(m *graph.Model, eo engine.Options, scope string, prog *engine.Program) {
 	verdicts := map[string]FCLayer{}
-	if pass, ok := rewrite.Passes["fc-to-conv"]; ok && prog != nil {
-		eo.ShapesOnly = false
-		rep, err := rewrite.Run(m, []*rewrite.Pass{pass}, rewrite.Options{Scope: scope, Engine: eo}, true)
+	if prog != nil {
+		step := rewrite.Step{Pass: fctoconv.Pass, Options: fctoconv.Options{Scope: scope}}
+		out, err := rewrite.Run(m, []rewrite.Step{step}, rewrite.Input{Engine: eo, Shapes: prog, DryRun: true})
+		rep := out.Report
 		if err == nil {
 			for _, a := range rep.Applied {
 				for _, r := range a.Replaced {

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/fcconv/fcconv/batch"
-	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/passes"
 	"github.com/spf13/cobra"
 )
 
@@ -93,7 +93,7 @@ func (f *convertFlags) batchOptions() (batch.Options, error) {
 		return batch.Options{}, err
 	}
 	// Checked once here: an unknown pass would otherwise fail every model with the same message.
-	if _, err := rewrite.Lookup(co.Passes); err != nil {
+	if _, err := passes.Lookup(co.Passes); err != nil {
 		return batch.Options{}, usageErr("--passes: %v", err)
 	}
 	return batch.Options{OutDir: f.output, Convert: co, AutoInputs: auto, Jobs: f.batch.jobs, SkipExisting: f.batch.skipExisting}, nil

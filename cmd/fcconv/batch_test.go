@@ -15,7 +15,7 @@ import (
 	"github.com/fcconv/fcconv/batch"
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
-	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/passes"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/proto"
 )
@@ -36,7 +36,7 @@ type batchRecord struct {
 // refuses an unknown pass before it starts.
 func requireFCToConv(t *testing.T) {
 	t.Helper()
-	if rewrite.Passes["fc-to-conv"] == nil {
+	if _, err := passes.Lookup("fc-to-conv"); err != nil {
 		t.Skip("the fc-to-conv pass is not registered yet")
 	}
 }

@@ -9,7 +9,10 @@ import (
 	"github.com/fcconv/fcconv/internal/units"
 
 	"github.com/fcconv/fcconv/convert"
-	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/bottleneck"
+	"github.com/fcconv/fcconv/rewrite/fctoconv"
+	"github.com/fcconv/fcconv/rewrite/passes"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 	"github.com/spf13/cobra"
@@ -57,13 +60,7 @@ func (f *verifyFlags) inputValues() (map[string]*tensor.Tensor, error) {
 		if !ok || name == "" || path == "" {
 			return nil, usageErr("bad --input %q: want NAME=FILE", spec)
 		}
-		var t *tensor.Tensor
-		var err error
-		if strings.HasSuffix(strings.ToLower(path), ".npy") {
-			t, err = tensor.ReadNpy(path)
-		} else {
-			t, _, err = tensor.ReadProtoFile(path)
-		}
+		t, err := samples.ReadTensorFile(path)
 		if err != nil {
 			return nil, usageErr("--input %s: %v", name, err)
 		}
@@ -128,7 +125,7 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 	f.shapes.register(cmd)
 	f.verify.register(cmd)
 	fl.StringVarP(&f.output, "output", "o", "", "output model (default MODEL.fcconv.onnx beside the input); a folder for batch conversion")
-	fl.StringVar(&f.passes, "passes", "fc-to-conv", "comma-separated passes to run: "+strings.Join(rewrite.PassNames(), ", "))
+	fl.StringVar(&f.passes, "passes", "fc-to-conv", "comma-separated passes to run: "+strings.Join(passes.Names(), ", "))
 	fl.StringVar(&f.scope, "scope", "heads", "fc-to-conv scope: heads (classifier heads) or all (every FC with constant weights)")
 	fl.BoolVar(&f.spatial, "spatial", false, "make converted heads fully convolutional (no trailing flatten, symbolic H and W)")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "write without running the models (for ops the engine lacks)")
@@ -164,7 +161,7 @@ func (f *convertFlags) options() (convert.Options, error) {
 	if f.scope != "heads" && f.scope != "all" {
 		return opts, usageErr("--scope must be heads or all, not %q", f.scope)
 	}
-	bo := rewrite.BottleneckOptions{MinChannels: f.minChannels, RankRatio: f.rankRatio, RankEnergy: f.rankEnergy, MaxError: f.maxError, CalibrationInputs: f.calibrate}
+	bo := bottleneck.Options{MinChannels: f.minChannels, RankRatio: f.rankRatio, RankEnergy: f.rankEnergy, MaxError: f.maxError, CalibrationInputs: f.calibrate}
 	if f.rank != "exact" {
 		n, err := strconv.Atoi(f.rank)
 		if err != nil || n <= 0 {
@@ -176,7 +173,7 @@ func (f *convertFlags) options() (convert.Options, error) {
 		Output: f.output, Passes: f.passes, NoVerify: f.noVerify, Inputs: inputs, InputsDir: f.verify.inputsDir,
 		Samples: f.verify.samples, Seed: f.verify.seed, Tolerances: tols, TolerancesGiven: given,
 		ExternalData: f.externalData, DryRun: f.dryRun, FreezeInputDefaults: f.freeze,
-		Rewrite: rewrite.Options{Scope: f.scope, Spatial: f.spatial, Bottleneck: bo, Engine: eo},
+		FCToConv: fctoconv.Options{Scope: f.scope, Spatial: f.spatial}, Bottleneck: bo, Engine: eo,
 	}
 	return opts, nil
 }

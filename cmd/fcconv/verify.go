@@ -7,6 +7,7 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 	"github.com/spf13/cobra"
@@ -82,14 +83,14 @@ func runVerify(args []string, eo engine.Options, tols verify.Tolerances, vf *ver
 		if vf.inputsDir == "" {
 			return nil, usageErr("verify with one model needs --inputs DIR (a test_data_set folder with input_N.pb and output_N.pb)")
 		}
-		in, want, err := verify.ReadTestDataSet(vf.inputsDir, a.Graph.InputNames(), a.Graph.OutputNames())
+		in, want, err := samples.ReadTestDataSet(vf.inputsDir, a.Graph.InputNames(), a.Graph.OutputNames())
 		if err != nil {
 			return nil, err
 		}
 		if len(want) == 0 {
 			return nil, fmt.Errorf("%s holds no output_N.pb to compare with", vf.inputsDir)
 		}
-		opts.Engine.InputShapes = shapesOf(in, eo.InputShapes)
+		opts.Engine.InputShapes = samples.BindShapes(eo.InputShapes, in)
 		return verify.AgainstReference(a, []map[string]*tensor.Tensor{in}, []map[string]*tensor.Tensor{want}, opts)
 	}
 	b, err := graph.Load(args[1])
@@ -97,7 +98,7 @@ func runVerify(args []string, eo engine.Options, tols verify.Tolerances, vf *ver
 		return nil, err
 	}
 	if vf.inputsDir != "" {
-		in, _, err := verify.ReadTestDataSet(vf.inputsDir, a.Graph.InputNames(), a.Graph.OutputNames())
+		in, _, err := samples.ReadTestDataSet(vf.inputsDir, a.Graph.InputNames(), a.Graph.OutputNames())
 		if err != nil {
 			return nil, err
 		}
@@ -108,22 +109,10 @@ func runVerify(args []string, eo engine.Options, tols verify.Tolerances, vf *ver
 	}
 	if len(explicit) > 0 {
 		opts.Inputs = []map[string]*tensor.Tensor{explicit}
-		opts.Engine.InputShapes = shapesOf(explicit, eo.InputShapes)
+		opts.Engine.InputShapes = samples.BindShapes(eo.InputShapes, explicit)
 	}
 	if assumed := engine.BindDefaultDims(a.Graph, &opts.Engine, 1); len(assumed) > 0 {
 		fmt.Fprintf(os.Stderr, "note: symbolic dims %s taken as 1 (bind them with --dim NAME=N)\n", strings.Join(assumed, ", "))
 	}
 	return verify.Models(a, b, opts)
-}
-
-// shapesOf binds the compile shapes to the given input values.
-func shapesOf(in map[string]*tensor.Tensor, base map[string][]int) map[string][]int {
-	out := map[string][]int{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, t := range in {
-		out[k] = t.Shape
-	}
-	return out
 }
