@@ -54,19 +54,11 @@ func (f *verifyFlags) tolerances() (verify.Tolerances, bool, error) {
 
 // inputValues reads the --input NAME=FILE flags.
 func (f *verifyFlags) inputValues() (map[string]*tensor.Tensor, error) {
-	out := map[string]*tensor.Tensor{}
-	for _, spec := range f.inputs {
-		name, path, ok := strings.Cut(spec, "=")
-		if !ok || name == "" || path == "" {
-			return nil, usageErr("bad --input %q: want NAME=FILE", spec)
-		}
-		t, err := samples.ReadTensorFile(path)
-		if err != nil {
-			return nil, usageErr("--input %s: %v", name, err)
-		}
-		out[name] = t
+	in, err := samples.ReadInputSpecs(f.inputs)
+	if err != nil {
+		return nil, &exitError{code: exitBadInput, err: err}
 	}
-	return out, nil
+	return in, nil
 }
 
 type convertFlags struct {

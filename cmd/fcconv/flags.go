@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/fcconv/fcconv/engine"
+	"github.com/fcconv/fcconv/samples"
 	"github.com/spf13/cobra"
 )
 
@@ -24,29 +23,9 @@ func (f *shapeFlags) register(cmd *cobra.Command) {
 
 // engineOptions parses the flags into engine options.
 func (f *shapeFlags) engineOptions() (engine.Options, error) {
-	eo := engine.Options{Dims: map[string]int{}, InputShapes: map[string][]int{}}
-	for _, d := range f.dims {
-		name, val, ok := strings.Cut(d, "=")
-		n, err := strconv.Atoi(val)
-		if !ok || err != nil || n <= 0 || name == "" {
-			return eo, usageErr("bad --dim %q: want NAME=N with N > 0", d)
-		}
-		eo.Dims[name] = n
-	}
-	for _, s := range f.shapes {
-		name, val, ok := strings.Cut(s, "=")
-		if !ok || name == "" {
-			return eo, usageErr("bad --shape %q: want INPUT=d1,d2,...", s)
-		}
-		var shape []int
-		for _, part := range strings.Split(val, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(part))
-			if err != nil || n <= 0 {
-				return eo, usageErr("bad --shape %q: dims must be positive integers", s)
-			}
-			shape = append(shape, n)
-		}
-		eo.InputShapes[name] = shape
+	eo, err := samples.Bindings(f.dims, f.shapes)
+	if err != nil {
+		return eo, &exitError{code: exitBadInput, err: err}
 	}
 	return eo, nil
 }

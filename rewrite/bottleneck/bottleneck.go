@@ -424,16 +424,30 @@ func removeAttr(n *graph.Node, name string) {
 	n.Proto.Attribute = kept
 }
 
-// removeUnusedConstant deletes a weight nothing reads any more: its initializer or Constant node.
+// removeUnusedConstant deletes a weight nothing reads any more: its initializer or Constant node,
+// and the Identity, Cast or Transpose nodes the shared constant resolver found it through.
 func removeUnusedConstant(g *graph.Graph, name string) {
-	if len(g.Consumers(name)) > 0 {
-		return
-	}
-	if g.Initializer(name) != nil {
-		_ = g.RemoveInitializer(name) // fails only for a graph input, which must stay
-		return
-	}
-	if p := g.Producer(name); p != nil && p.OpType() == "Constant" && p.Graph == g {
-		_ = g.RemoveNode(p)
+	for len(g.Consumers(name)) == 0 {
+		if g.Initializer(name) != nil {
+			_ = g.RemoveInitializer(name) // fails only for a graph input, which must stay
+			return
+		}
+		p := g.Producer(name)
+		if p == nil || p.Graph != g || p.Domain() != "" {
+			return
+		}
+		switch p.OpType() {
+		case "Constant":
+			_ = g.RemoveNode(p)
+			return
+		case "Identity", "Cast", "Transpose":
+			next := p.Input(0)
+			if err := g.RemoveNode(p); err != nil {
+				return
+			}
+			name = next
+		default:
+			return
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
 	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/rewritetest"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 )
@@ -536,5 +537,46 @@ func TestBottleneckMaxErrorWithoutInputsSaysRandom(t *testing.T) {
 	}
 	if src := fmt.Sprint(rep.Applied[0].Extra["measured_on"]); !strings.Contains(src, "random normal inputs") {
 		t.Errorf("measured on %q, want it to say the inputs were random", src)
+	}
+}
+
+// named gives the last node built its own name, so that a fixture's expectations read clearly.
+func named(b *onnxbuild.Builder, name string) {
+	nodes := b.Proto().Graph.Node
+	nodes[len(nodes)-1].Name = &name
+}
+
+// TestBottleneckFixture: one model, every verdict, in the manner of analysistest. The pass finds its
+// weights with the resolver fc-to-conv uses too, so a weight behind an Identity is a constant.
+func TestBottleneckFixture(t *testing.T) {
+	b := onnxbuild.New(13)
+	x := b.Input("x", tensor.Float, 1, 128, 4, 4)
+	pads := samePads(3, 3)
+	y := b.Node("Conv", []string{x, b.Init("w_low", lowRankConvWeight(1, 128, 128, 8, 3, 3))}, pads)
+	named(b, "low_rank")
+	behindIdentity := b.Node("Identity", []string{b.Init("w_id", lowRankConvWeight(2, 128, 128, 8, 3, 3))})
+	y = b.Node("Conv", []string{y, behindIdentity}, pads)
+	named(b, "weight_behind_identity")
+	y = b.Node("Conv", []string{y, b.Init("w_full", onnxbuild.Random(3, 64, 128, 3, 3))}, pads)
+	named(b, "full_rank")
+	y = b.Node("Conv", []string{y, b.Init("w_narrow", onnxbuild.Random(4, 64, 64, 3, 3))}, pads)
+	named(b, "narrow")
+	y = b.Node("Conv", []string{y, b.Input("w_fed", tensor.Float, 64, 64, 1, 1)})
+	named(b, "weight_fed")
+	b.Output(y, tensor.Float)
+	orig, m := b.Model(), b.Model()
+	rewritetest.Run(t, m, rewrite.Step{Pass: Pass, Options: Options{}}, rewrite.Input{}, rewritetest.Want{
+		Applied: []string{"low_rank", "weight_behind_identity"},
+		Declined: map[string]string{
+			"full_rank":  "full rank: numerical rank 128 of 128",
+			"narrow":     "C_in 64 is below the minimum 128",
+			"weight_fed": `weight "w_fed" is not a constant`,
+		},
+	})
+	if ops := opTypes(m); strings.Contains(ops, "Identity") {
+		t.Errorf("the weight's Identity stayed behind: %s", ops)
+	}
+	if e := modelRelError(t, orig, m, 1); e > 1e-4 {
+		t.Errorf("the rewrite changed the outputs by %g", e)
 	}
 }

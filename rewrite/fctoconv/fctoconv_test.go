@@ -16,6 +16,7 @@ import (
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
 	"github.com/fcconv/fcconv/rewrite"
+	"github.com/fcconv/fcconv/rewrite/rewritetest"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"
 	"google.golang.org/protobuf/proto"
@@ -1027,4 +1028,39 @@ func TestFCToConvThenAnotherPass(t *testing.T) {
 	if len(out.Report.Applied) != 1 {
 		t.Errorf("%d applications, want 1 (the second run has nothing left to convert)", len(out.Report.Applied))
 	}
+}
+
+// named gives the last node built its own name, so that a fixture's expectations read clearly.
+func named(b *onnxbuild.Builder, name string) {
+	nodes := b.Proto().Graph.Node
+	nodes[len(nodes)-1].Name = &name
+}
+
+// TestFCToConvFixture: one model, every verdict, in the manner of analysistest: a head whose
+// second FC's weight sits behind Identity of a Constant node (a constant for the resolver all
+// passes share), and an FC whose weight is fed at run time.
+func TestFCToConvFixture(t *testing.T) {
+	b := onnxbuild.New(13)
+	f := gapFlatten(b, trunk(b, 1, 16))
+	h := gemmB(b, "fc1", f, 16, 32, true, []int{32})
+	named(b, "fc1")
+	h = b.Node("Relu", []string{h})
+	w2 := b.Node("Identity", []string{constNode(b, rnd(b, 32, 10))})
+	y := b.Node("MatMul", []string{h, w2})
+	named(b, "fc2")
+	b.Output(y, tensor.Float, 1, 10)
+	z := b.Node("Gemm", []string{h, b.Input("w_fed", tensor.Float, 32, 4)})
+	named(b, "fc_fed")
+	b.Output(z, tensor.Float, 1, 4)
+	orig, m := b.Model(), b.Model()
+	out := rewritetest.Run(t, m, rewrite.Step{Pass: Pass}, rewrite.Input{}, rewritetest.Want{
+		Applied:  []string{"fc1", "fc2"},
+		Declined: map[string]string{"fc_fed": `weight "w_fed" is not a constant: "w_fed" is a graph input, fed at run time`},
+	})
+	checkOutputShapes(t, orig, m, engine.Options{}, out)
+	rep, err := compareModels(orig, m, verify.Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEquivalent(t, rep)
 }
