@@ -152,9 +152,6 @@ type Context struct {
 	shapes *engine.Program
 }
 
-// Name is the name of the running pass.
-func (ctx *Context) Name() string { return ctx.pass.Name }
-
 // Shape returns the static shape of a value of the main graph, as inferred for the configured input
 // shapes.
 func (ctx *Context) Shape(name string) ([]int, bool) {
