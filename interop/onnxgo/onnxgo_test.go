@@ -39,6 +39,7 @@ var interopCases = []interopCase{
 	{name: "small CNN", model: smallCNN},
 	{name: "MLP head (MatMul+Add)", model: mlpHead},
 	{name: "global-average-pool head", model: gapHead},
+	{name: "Reshape head", model: reshapeHead},
 	{name: "low-rank conv, bottleneck and fc-to-conv", model: lowRankConv, convertArgs: []string{"--passes", "bottleneck,fc-to-conv"}},
 
 	// gorgonnx cannot run the original, and runs the converted model.
@@ -262,6 +263,16 @@ func gapHead(t *testing.T) []byte {
 	h = b.Node("Flatten", []string{b.Node("GlobalAveragePool", []string{h})}, graph.IntAttr("axis", 1))
 	y := gemm(b, "fc", h, 16, 10, true)
 	b.Output(b.Node("Softmax", []string{y}, graph.IntAttr("axis", 1)), tensor.Float, 1, 10)
+	return marshal(t, b)
+}
+
+// reshapeHead: Conv, Relu, Reshape to [1, -1] (a constant shape), Gemm.
+func reshapeHead(t *testing.T) []byte {
+	b := onnxbuild.New(13)
+	x := b.Input("x", tensor.Float, 1, 3, 8, 8)
+	h := b.Node("Relu", []string{conv3x3(b, "c1", x, 3, 4, 1)})
+	h = b.Node("Reshape", []string{h, b.Init("shape", tensor.FromInt64([]int64{1, -1}, 2))})
+	b.Output(gemm(b, "fc", h, 4*8*8, 10, true), tensor.Float, 1, 10)
 	return marshal(t, b)
 }
 
