@@ -33,7 +33,7 @@ func ExampleConvert() {
 	fmt.Println("status:", res.Status)
 	fmt.Println("MACs before:", res.MACsBefore, "after:", res.MACsAfter)
 	for _, a := range res.Rewrites.Applied {
-		fmt.Printf("%s %v became %v: %s\n", a.Op, a.Replaced, a.NewNodes, a.Detail)
+		fmt.Printf("%s %v: %s\n", a.Op, a.Replaced, a.Detail)
 	}
 	fmt.Println("verified on", res.Verification.Samples, "samples:", res.Verified)
 	_, err = os.Stat(res.Output)
@@ -41,8 +41,8 @@ func ExampleConvert() {
 	// Output:
 	// status: converted
 	// MACs before: 582272 after: 582272
-	// Gemm [Gemm_node_16] became [Gemm_node_16_conv Relu_node_18_4d]: Gemm 1024->64 became Conv 16x8x8 -> 64; input: Flatten of a 16x8x8 map
-	// Gemm [Gemm_node_19] became [Gemm_node_19_conv Gemm_node_19_conv_flatten]: Gemm 64->10 became Conv 64x1x1 -> 10
+	// Gemm [Gemm_node_16]: Gemm 1024->64 became Conv 16x8x8 -> 64; input: Flatten of a 16x8x8 map
+	// Gemm [Gemm_node_19]: Gemm 64->10 became Conv 64x1x1 -> 10
 	// verified on 2 samples: true
 	// written: true
 }

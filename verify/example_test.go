@@ -16,7 +16,8 @@ import (
 // Models runs both on the same inputs (here 4 random samples) and compares every output by name.
 // An element agrees when |got - want| <= atol + rtol * max|want| of that output. The second
 // comparison is against a deliberately broken copy (the classifier's last bias dropped), which the
-// report rejects and names the output that diverged.
+// report rejects and names the output that diverged, although every sample's top class still agrees:
+// top-1 agreement alone would not have caught it.
 func ExampleModels() {
 	dir, err := os.MkdirTemp("", "fcconv-example")
 	if err != nil {
