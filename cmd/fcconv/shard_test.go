@@ -32,7 +32,7 @@ const (
 // and the merged reports equal to the single report (outcomes and figures; timings aside).
 func TestShardProcessesShareOneOutputFolder(t *testing.T) {
 	requireEngine(t)
-	bin, zoo := buildFcconv(t), writeShardZoo(t)
+	bin, zoo := buildPlainFcconv(t), writeShardZoo(t)
 	ref := singleProcessRun(t, bin, zoo)
 
 	out, reports := t.TempDir(), t.TempDir()
@@ -53,7 +53,7 @@ func TestShardProcessesShareOneOutputFolder(t *testing.T) {
 // nothing already written is replaced, and the merged reports of both runs equal a single run's.
 func TestResumeAfterAKilledShardWritesEachModelOnce(t *testing.T) {
 	requireEngine(t)
-	bin, zoo := buildFcconv(t), writeShardZoo(t)
+	bin, zoo := buildPlainFcconv(t), writeShardZoo(t)
 	ref := singleProcessRun(t, bin, zoo)
 
 	out, reports := t.TempDir(), t.TempDir()
@@ -102,7 +102,7 @@ func TestResumeAfterAKilledShardWritesEachModelOnce(t *testing.T) {
 // exactly one of the two reports must say it replaced the other's file.
 func TestTwoProcessesOnTheSameShardReportTheReplacement(t *testing.T) {
 	requireEngine(t)
-	bin, zoo := buildFcconv(t), writeShardZoo(t)
+	bin, zoo := buildPlainFcconv(t), writeShardZoo(t)
 	ref := singleProcessRun(t, bin, zoo)
 
 	out, reports := t.TempDir(), t.TempDir()
@@ -133,8 +133,8 @@ func TestTwoProcessesOnTheSameShardReportTheReplacement(t *testing.T) {
 	}
 }
 
-// buildFcconv builds the command into a temporary folder.
-func buildFcconv(t *testing.T) string {
+// buildPlainFcconv builds the command into a temporary folder.
+func buildPlainFcconv(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "fcconv")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
