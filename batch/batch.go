@@ -199,8 +199,9 @@ func writeAlongside(job Job, out string, rec *Record) {
 	var err error
 	switch rec.Outcome {
 	case Unchanged, Declined:
+		_, statErr := os.Lstat(out) // a converted model's Save reports this itself, at its rename
 		if err = copyUnchanged(job.Source, out); err == nil {
-			rec.Output = out
+			rec.Output, rec.Replaced = out, statErr == nil
 		}
 	case Converted:
 	default:

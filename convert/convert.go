@@ -84,6 +84,9 @@ type Result struct {
 	Verification *verify.Report  `json:"verification,omitempty"`
 	Verified     bool            `json:"verified"`
 	Spatial      *SpatialCheck   `json:"spatial,omitempty"`
+	// Replaced says a file already stood at Output when the result was moved into place: an
+	// earlier run's, or that of another process writing the same output at the same time.
+	Replaced bool `json:"replaced,omitempty"`
 	// AssumedDims are symbolic input dims no flag or input bound, compiled as 1.
 	AssumedDims []string `json:"assumed_dims,omitempty"`
 	Seconds     Timings  `json:"seconds"`
@@ -211,7 +214,7 @@ func convert(path string, opts Options, res *Result) error {
 
 	t = time.Now()
 	recordRewrite(rewritten, report, res)
-	if err := rewritten.Save(out, graph.SaveOptions{ExternalData: opts.ExternalData}); err != nil {
+	if err := rewritten.Save(out, graph.SaveOptions{ExternalData: opts.ExternalData, Replaced: &res.Replaced}); err != nil {
 		return err
 	}
 	res.Seconds.Save = time.Since(t).Seconds()

@@ -23,6 +23,9 @@ type SaveOptions struct {
 	Threshold int
 	// DataFile is the side file's name, relative to the model's folder (default "<model file>.data").
 	DataFile string
+	// Replaced, when not nil, is set to whether a file already stood at the model's path when the
+	// new one was moved into place (another process, or an earlier run, had written it).
+	Replaced *bool
 }
 
 // protobufLimit is the largest message protobuf implementations accept (2 GiB), less headroom.
@@ -44,7 +47,11 @@ func (m *Model) Save(path string, opts SaveOptions) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomically(path, func(w io.Writer) error { return WriteModel(w, m.Proto) })
+	replaced, err := writeAtomically(path, func(w io.Writer) error { return WriteModel(w, m.Proto) })
+	if opts.Replaced != nil {
+		*opts.Replaced = replaced
+	}
+	return err
 }
 
 // syncAll writes every graph's node list back into its message.
@@ -90,7 +97,7 @@ func (m *Model) placeTensorData(path string, opts *SaveOptions) (restore func(),
 		return restore, nil
 	}
 	dataPath := filepath.Join(filepath.Dir(path), opts.DataFile)
-	err = writeAtomically(dataPath, func(w io.Writer) error {
+	_, err = writeAtomically(dataPath, func(w io.Writer) error {
 		var offset int64
 		for _, tp := range tensors {
 			data := tp.RawData
@@ -158,12 +165,13 @@ func (m *Model) allTensors() []*onnxpb.TensorProto {
 	return out
 }
 
-// writeAtomically writes through a temporary file beside path and renames it into place.
-func writeAtomically(path string, write func(io.Writer) error) (err error) {
+// writeAtomically writes through a temporary file beside path and renames it into place; replaced
+// says a file stood at path before.
+func writeAtomically(path string, write func(io.Writer) error) (replaced bool, err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %v", path, err)
+		return false, fmt.Errorf("cannot write %s: %v", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -173,21 +181,21 @@ func writeAtomically(path string, write func(io.Writer) error) (err error) {
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err = write(bw); err != nil {
-		return fmt.Errorf("writing %s: %v", path, err)
+		return false, fmt.Errorf("writing %s: %v", path, err)
 	}
 	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %v", path, err)
+		return false, fmt.Errorf("writing %s: %v", path, err)
 	}
 	if err = tmp.Chmod(0o644); err != nil {
-		return err
+		return false, err
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %v", path, err)
+		return false, fmt.Errorf("writing %s: %v", path, err)
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot move the new file into place at %s: %v", path, err)
+	if replaced, err = moveIntoPlace(tmp.Name(), path); err != nil {
+		return false, fmt.Errorf("cannot move the new file into place at %s: %v", path, err)
 	}
-	return nil
+	return replaced, nil
 }
 
 // WriteModel serializes a model exactly as proto.Marshal would (fields in number order, unknown

@@ -82,6 +82,6 @@ Exit codes: 0 success, 1 not equivalent (nothing written), 2 bad input or usage.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInspectCommand(), newConvertCommand(), newVerifyCommand())
+	root.AddCommand(newInspectCommand(), newConvertCommand(), newVerifyCommand(), newVersionCommand())
 	return root
 }
