@@ -67,24 +67,6 @@ type Node struct {
 	compiler *compiler
 }
 
-// ActivationKind is the function of an Activation.
-type ActivationKind int
-
-const (
-	ActClamp       ActivationKind = iota // min(max(x, Lo), Hi): Relu and Clip
-	ActLeakyRelu                         // x if x >= 0, else Alpha*x
-	ActHardSigmoid                       // clamp(Alpha*x + Beta, 0, 1)
-	ActHardSwish                         // x * clamp(Alpha*x + Beta, 0, 1)
-	ActSiLU                              // x * sigmoid(x): Mul(x, Sigmoid(x))
-)
-
-// Activation is an element-wise float function fused into the node producing its input.
-type Activation struct {
-	Kind        ActivationKind
-	Lo, Hi      float32 // ActClamp bounds (Relu: 0, +Inf)
-	Alpha, Beta float32
-}
-
 var builders = map[string]Builder{}
 
 // register installs the builder for an op type of the default ONNX domain. Call it from init().
