@@ -211,11 +211,11 @@ func (c *compiler) addNode(n *graph.Node) error {
 		b = fusedActivationView(infos[0])
 	} else if b = c.siluBuild(n, infos); b != nil {
 		fused = nil
-	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}, infos); err != nil {
+	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), Fused: fused, compiler: c}, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	}
 	if fused != nil && !b.AppliesFused && activationAfterKernel[n.OpType()] && len(b.Outputs) == 1 && b.Outputs[0].DType == tensor.Float && len(b.Views) == 0 {
-		b.Kernel, b.AppliesFused = withActivation(b.Kernel, fused), true
+		applyAfterKernel(b, fused)
 	}
 	if fused != nil && b.AppliesFused {
 		if c.fusedActivations == nil {
@@ -233,7 +233,10 @@ func (c *compiler) addNode(n *graph.Node) error {
 	} else if folded {
 		return nil
 	}
-	st := step{node: n, kernel: b.Kernel, in: ins, views: b.Views, macs: b.MACs}
+	st := step{node: n, in: ins, views: b.Views, macs: b.MACs}
+	if !c.opts.ShapesOnly {
+		st.kernel = b.kernel()
+	}
 	for _, name := range c.subReads {
 		st.reads = append(st.reads, c.prog.slotOf[name])
 	}

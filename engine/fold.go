@@ -50,9 +50,11 @@ func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) 
 			needKernel = true
 		}
 	}
-	if needKernel && b.Kernel != nil {
-		if err := b.Kernel(&RunContext{prog: c.prog, outer: c.outerConst}, in, outs); err != nil {
-			return false, err
+	if needKernel {
+		if kernel := b.kernel(); kernel != nil {
+			if err := kernel(&RunContext{prog: c.prog, outer: c.outerConst}, in, outs); err != nil {
+				return false, err
+			}
 		}
 	}
 	for i, name := range n.Outputs() {

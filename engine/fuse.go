@@ -17,14 +17,19 @@ import (
 // and the activation's step and pass over memory go away (Add + Relu ends each ResNet block).
 var activationAfterKernel = map[string]bool{"Add": true, "BatchNormalization": true, "Gemm": true, "MatMul": true}
 
-// withActivation returns kernel followed by the activation of its single float output.
-func withActivation(kernel Kernel, act *Activation) Kernel {
-	return func(rc *RunContext, in, out []*tensor.Tensor) error {
-		if err := kernel(rc, in, out); err != nil {
-			return err
+// applyAfterKernel makes b's kernel apply act to its single float output after computing it.
+func applyAfterKernel(b *Build, act *Activation) {
+	makeKernel := b.kernelMaker()
+	b.Kernel, b.AppliesFused = nil, true
+	b.Prepare = func() Kernel {
+		kernel := makeKernel()
+		return func(rc *RunContext, in, out []*tensor.Tensor) error {
+			if err := kernel(rc, in, out); err != nil {
+				return err
+			}
+			act.apply(out[0].F32)
+			return nil
 		}
-		act.apply(out[0].F32)
-		return nil
 	}
 }
 

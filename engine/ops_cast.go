@@ -315,31 +315,34 @@ func narrowOutputs(build *Build, wide []Info, half tensor.DType) *Build {
 			outs[i].Const = castTo(o.Const, half)
 		}
 	}
-	kernel := build.Kernel
-	wrapped := func(rc *RunContext, in, out []*tensor.Tensor) error {
-		win := make([]*tensor.Tensor, len(in))
-		for i, t := range in {
-			win[i] = t
-			if t != nil && isHalf(t.DType) && wide[i].DType == tensor.Float {
-				win[i] = castTo(t, tensor.Float)
+	makeKernel := build.kernelMaker()
+	narrowed := func() Kernel {
+		kernel := makeKernel()
+		return func(rc *RunContext, in, out []*tensor.Tensor) error {
+			win := make([]*tensor.Tensor, len(in))
+			for i, t := range in {
+				win[i] = t
+				if t != nil && isHalf(t.DType) && wide[i].DType == tensor.Float {
+					win[i] = castTo(t, tensor.Float)
+				}
 			}
-		}
-		wout := make([]*tensor.Tensor, len(out))
-		for i, t := range out {
-			wout[i] = t
-			if t != nil && narrow[i] {
-				wout[i] = tensor.New(tensor.Float, t.Shape...)
+			wout := make([]*tensor.Tensor, len(out))
+			for i, t := range out {
+				wout[i] = t
+				if t != nil && narrow[i] {
+					wout[i] = tensor.New(tensor.Float, t.Shape...)
+				}
 			}
-		}
-		if err := kernel(rc, win, wout); err != nil {
-			return err
-		}
-		for i, t := range out {
-			if t != nil && narrow[i] {
-				castInto(wout[i], t)
+			if err := kernel(rc, win, wout); err != nil {
+				return err
 			}
+			for i, t := range out {
+				if t != nil && narrow[i] {
+					castInto(wout[i], t)
+				}
+			}
+			return nil
 		}
-		return nil
 	}
-	return &Build{Outputs: outs, Kernel: wrapped, Views: build.Views, MACs: build.MACs}
+	return &Build{Outputs: outs, Prepare: narrowed, Views: build.Views, MACs: build.MACs}
 }

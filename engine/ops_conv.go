@@ -86,20 +86,25 @@ func buildConv(n *Node, in []Info) (*Build, error) {
 		}
 		s.hasBias = true
 	}
-	p := newConvPlan(s, in[1].Const, n.ShapesOnly, n.Fused)
+	weights, act := in[1].Const, n.Fused
 	return &Build{
 		Outputs:      []Info{{DType: tensor.Float, Shape: s.outputShape}},
 		MACs:         s.macs,
-		AppliesFused: n.Fused != nil,
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var bias []float32
-			if len(ins) > 2 && ins[2] != nil {
-				bias = ins[2].F32
-			}
-			p.run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
-			return nil
-		},
+		AppliesFused: act != nil,
+		Prepare:      func() Kernel { return convKernel(newConvPlan(s, weights, act).run) },
 	}, nil
+}
+
+// convKernel is the kernel of Conv and ConvTranspose: Y = run(X, W, B), B optional.
+func convKernel(run func(x, w, bias, y []float32)) Kernel {
+	return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+		var bias []float32
+		if len(ins) > 2 && ins[2] != nil {
+			bias = ins[2].F32
+		}
+		run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
+		return nil
+	}
 }
 
 // convPlan is a compiled float convolution.
@@ -122,7 +127,7 @@ type convPlan struct {
 // of a typical layer fit the 1 MiB L2 cache together.
 const convColumnBudget = 64 << 10
 
-func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Activation) *convPlan {
+func newConvPlan(s *convShape, weights *tensor.Tensor, act *Activation) *convPlan {
 	s.act = act
 	w := s.win
 	p := &convPlan{convShape: s, kdim: s.cinG * w.kernelSize()}
@@ -137,7 +142,7 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Act
 		}
 	}
 	if p.fullyConnected {
-		if weights != nil && s.batch > 1 && !shapesOnly {
+		if weights != nil && s.batch > 1 {
 			p.packedFC = make([]*gemm.PackedB, s.group)
 			for g := range p.packedFC {
 				p.packedFC[g] = gemm.PackB(true, p.kdim, s.coutG, weights.F32[g*s.coutG*p.kdim:], p.kdim)
@@ -164,7 +169,7 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Act
 		// Blocks spread the work over the goroutines, each output block in cache.
 		p.blockCols = convBalancedBlockCols(outSize, 512, s.batch*s.group)
 	}
-	if weights != nil && !shapesOnly && outSize > 1 {
+	if weights != nil && outSize > 1 {
 		p.packed = make([]*gemm.PackedA, s.group)
 		for g := range p.packed {
 			p.packed[g] = gemm.PackA(false, s.coutG, p.kdim, weights.F32[g*s.coutG*p.kdim:], p.kdim)

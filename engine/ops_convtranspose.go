@@ -56,26 +56,27 @@ func buildConvTranspose(n *Node, in []Info) (*Build, error) {
 	if nnOptional(in, 2) && (len(in[2].Shape) != 1 || in[2].Shape[0] != p.cout) {
 		return nil, fmt.Errorf("bias B has shape %v; it needs [%d]", in[2].Shape, p.cout)
 	}
-	if c := in[1].Const; c != nil && !n.ShapesOnly {
-		p.packed = make([]*gemm.PackedA, p.group)
-		for g := range p.packed {
-			p.packed[g] = gemm.PackA(true, p.rows, p.cinG, c.F32[g*p.cinG*p.rows:], p.rows)
-		}
-	}
-	p.cols = newNNScratch(p.rows * win.outSize())
 	outShape := append([]int{p.batch, p.cout}, win.in...)
+	weights := in[1].Const
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
 		MACs:    int64(p.batch) * int64(p.cin) * int64(win.outSize()) * int64(p.rows),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var bias []float32
-			if len(ins) > 2 && ins[2] != nil {
-				bias = ins[2].F32
-			}
-			p.run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
-			return nil
+		Prepare: func() Kernel {
+			p.prepare(weights)
+			return convKernel(p.run)
 		},
 	}, nil
+}
+
+// prepare packs constant weights (nil when W is computed at run time) and sizes the scratch.
+func (p *convTransposePlan) prepare(weights *tensor.Tensor) {
+	if weights != nil {
+		p.packed = make([]*gemm.PackedA, p.group)
+		for g := range p.packed {
+			p.packed[g] = gemm.PackA(true, p.rows, p.cinG, weights.F32[g*p.cinG*p.rows:], p.rows)
+		}
+	}
+	p.cols = newNNScratch(p.rows * p.win.outSize())
 }
 
 // convTransposeWindow sizes the output and returns the window of the forward convolution that

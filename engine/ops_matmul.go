@@ -54,30 +54,39 @@ func buildGemm(n *Node, in []Info) (*Build, error) {
 		}
 	}
 	g := &gemmPlan{transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, beta: beta, hasC: hasC && beta != 0}
-	if b := in[1].Const; b != nil && m > 1 && !n.ShapesOnly {
-		// Fold alpha into the packed copy of B so the kernel needs no extra scaling pass.
-		data := b.F32
-		if alpha != 1 {
-			data = make([]float32, len(b.F32))
-			for i, v := range b.F32 {
-				data[i] = alpha * v
-			}
-			g.alphaFolded = true
-		}
-		g.packedB = gemm.PackB(transB, k, cols, data, in[1].Shape[1])
-	}
+	b := in[1]
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: []int{m, cols}}},
 		MACs:    int64(m) * int64(cols) * int64(k),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var c *tensor.Tensor
-			if len(ins) > 2 {
-				c = ins[2]
+		Prepare: func() Kernel {
+			g.packConstB(b)
+			return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+				var c *tensor.Tensor
+				if len(ins) > 2 {
+					c = ins[2]
+				}
+				g.run(ins[0], ins[1], c, outs[0].F32)
+				return nil
 			}
-			g.run(ins[0], ins[1], c, outs[0].F32)
-			return nil
 		},
 	}, nil
+}
+
+// packConstB packs B once when it is a constant and A has more than one row, with alpha folded
+// into the packed copy so the kernel needs no extra scaling pass.
+func (g *gemmPlan) packConstB(b Info) {
+	if b.Const == nil || g.m <= 1 {
+		return
+	}
+	data := b.Const.F32
+	if g.alpha != 1 {
+		data = make([]float32, len(data))
+		for i, v := range b.Const.F32 {
+			data[i] = g.alpha * v
+		}
+		g.alphaFolded = true
+	}
+	g.packedB = gemm.PackB(g.transB, g.k, g.n, data, b.Shape[1])
 }
 
 // gemmBroadcastsTo reports whether shape broadcasts unidirectionally to [m, n].
@@ -185,15 +194,18 @@ func buildMatMul(n *Node, in []Info) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b := in[1].Const; b != nil && len(in[1].Shape) <= 2 && p.batchCount*p.m > 1 && !n.ShapesOnly {
-		p.packedB = gemm.PackB(false, p.k, p.n, b.F32, p.n)
-	}
+	b := in[1]
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: p.outShape}},
 		MACs:    int64(p.batchCount) * int64(p.m) * int64(p.n) * int64(p.k),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			p.run(ins[0].F32, ins[1].F32, outs[0].F32)
-			return nil
+		Prepare: func() Kernel {
+			if b.Const != nil && len(b.Shape) <= 2 && p.batchCount*p.m > 1 {
+				p.packedB = gemm.PackB(false, p.k, p.n, b.Const.F32, p.n) // once, for every run
+			}
+			return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+				p.run(ins[0].F32, ins[1].F32, outs[0].F32)
+				return nil
+			}
 		},
 	}, nil
 }

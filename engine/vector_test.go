@@ -24,11 +24,10 @@ type nnCase struct {
 	inputs   []*tensor.Tensor
 	constant []bool
 	outputs  int // number of outputs requested (default 1)
-	// shapesOnly compiles as Options.ShapesOnly does (no packing).
-	shapesOnly bool
 }
 
-// nnRun builds and runs the case, returning its outputs.
+// nnRun builds and runs the case, returning its outputs and its build, whose Kernel is then the
+// kernel it ran.
 func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 	np := &onnxpb.NodeProto{OpType: proto.String(c.op), Attribute: c.attrs}
 	infos := make([]Info, len(c.inputs))
@@ -52,7 +51,7 @@ func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 	if opset == 0 {
 		opset = 13
 	}
-	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset, ShapesOnly: c.shapesOnly}, infos)
+	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset}, infos)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,6 +64,7 @@ func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 			}
 		}
 	}
+	b.Kernel, b.Prepare = b.kernel(), nil
 	if err := b.Kernel(nil, c.inputs, results); err != nil {
 		return nil, nil, err
 	}
