@@ -162,24 +162,28 @@ func convTimeKey(in []Info, build *Build) string {
 func TestZooOpTimes(t *testing.T) {
 	dirs := zooDirs(t)
 	mode := os.Getenv("FCCONV_OPTIMES")
-	runs := 3
+	minRuns, minTime := 3, 20*time.Millisecond
 	if mode != "" {
-		runs = 20
+		minRuns, minTime = 20, time.Second
 	}
 	timer := newOpTimer(mode)
 	defer timer.install()()
 	for _, dir := range dirs {
 		zm := loadZooModel(t, dir)
-		timer.reset()
-		start := time.Now()
-		for range runs {
+		run := func() {
 			if _, err := zm.prog.Run(zm.inputs); err != nil {
 				t.Fatal(err)
 			}
 		}
+		run() // the first run allocates the buffers, outside the kernels
+		timer.reset()
+		start, runs := time.Now(), 0
+		for ; runs < minRuns || time.Since(start) < minTime; runs++ {
+			run() // small models run more often, so a pause of the machine counts for less
+		}
 		total := time.Since(start)
 		name := filepath.Base(dir)
-		timer.check(t, name, zm.prog, total)
+		timer.check(t, name, zm.prog, total, runs)
 		if mode != "" {
 			t.Log(timer.report(name, total, runs))
 		}
@@ -259,8 +263,8 @@ func (ot *opTimer) add(op, label string, d time.Duration, macs int64) {
 	}
 }
 
-// check compares the times with the program that ran for total wall time.
-func (ot *opTimer) check(t *testing.T, model string, p *Program, total time.Duration) {
+// check compares the times with the program that ran runs times in total wall time.
+func (ot *opTimer) check(t *testing.T, model string, p *Program, total time.Duration, runs int) {
 	t.Helper()
 	for _, st := range p.steps {
 		if st.kernel != nil && !ot.ops[st.node.OpType()] {
@@ -271,10 +275,15 @@ func (ot *opTimer) check(t *testing.T, model string, p *Program, total time.Dura
 	for _, d := range ot.spent {
 		sum += d
 	}
-	// Kernels run one after another, so their times cannot exceed the run's; the lower bound
-	// leaves room for the engine's bookkeeping and for a busy machine.
-	if sum > total || sum < total/2 {
-		t.Errorf("%s: the op times add up to %v of the %v the runs took; want between half and all of it", model, sum, total)
+	// Kernels run one after another, so their times cannot exceed the runs'.
+	if sum > total {
+		t.Errorf("%s: the op times add up to %v, more than the %v the runs took", model, sum, total)
+	}
+	// In a model whose run takes a millisecond or more, the kernels take most of it; the half
+	// leaves room for the engine's bookkeeping and a busy machine. In smaller models allocation
+	// and the garbage collector take too large a share to bound.
+	if total/time.Duration(runs) >= time.Millisecond && sum < total/2 {
+		t.Errorf("%s: the op times add up to %v, less than half the %v the runs took", model, sum, total)
 	}
 }
 

@@ -9,6 +9,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/tensor"
@@ -27,6 +28,10 @@ type Options struct {
 	// ShapesOnly compiles for shape inference and MAC counting only: builders skip expensive
 	// preparation (see Node.ShapesOnly) and the program must not be Run.
 	ShapesOnly bool
+	// Threads is how many goroutines one kernel may split its work over (default
+	// runtime.GOMAXPROCS(0)): a caller running several programs at once gives each a share of
+	// the cores.
+	Threads int
 	// FoldLimit is the largest output (in elements) folded at compile time when all of a node's
 	// inputs are constant (default 1<<20); bigger results are computed at run time.
 	FoldLimit int
@@ -60,6 +65,9 @@ func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 	c.prog = p
 	if c.opts.FoldLimit == 0 {
 		c.opts.FoldLimit = 1 << 20
+	}
+	if c.opts.Threads < 1 {
+		c.opts.Threads = runtime.GOMAXPROCS(0)
 	}
 	if err := c.addGraphInputs(g); err != nil {
 		return nil, err
@@ -211,7 +219,7 @@ func (c *compiler) addNode(n *graph.Node) error {
 		b = fusedActivationView(infos[0])
 	} else if b = c.siluBuild(n, infos); b != nil {
 		fused = nil
-	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), Fused: fused, compiler: c}, infos); err != nil {
+	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), Threads: c.opts.Threads, Fused: fused, compiler: c}, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	}
 	if fused != nil && !b.AppliesFused && activationAfterKernel[n.OpType()] && len(b.Outputs) == 1 && b.Outputs[0].DType == tensor.Float && len(b.Views) == 0 {

@@ -62,6 +62,8 @@ type Node struct {
 	*graph.Node
 	// Opset is the version of the node's domain imported by the model.
 	Opset int64
+	// Threads is how many goroutines the kernel may split its work over (Options.Threads).
+	Threads int
 	// Fused, when set, is an activation whose node reads only this node's single output: a
 	// builder that can apply it while the output is still in cache (Conv) does so and sets
 	// Build.AppliesFused; other builders ignore it.

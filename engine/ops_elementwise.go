@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -92,7 +93,7 @@ func buildArith(op arithOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		return &Build{Outputs: []Info{{DType: dt, Shape: out}}, Kernel: arithKernel(dt, op, p)}, nil
 	}
 }
@@ -307,14 +308,14 @@ func buildVariadic(op arithOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		v := &variadic{op: op, count: len(in), plans: make([]*walkPlan, len(in))}
+		v := &variadic{op: op, count: len(in), plans: make([]*walkPlan, len(in)), threads: n.Threads}
 		if len(in) >= 2 {
 			if pair, _ := broadcastShapes(shapes[0], shapes[1]); tensor.SameShape(pair, out) {
-				v.pair = newBcastPlan(out, shapes[0], shapes[1])
+				v.pair = newBcastPlan(n.Threads, out, shapes[0], shapes[1])
 			}
 		}
 		for i := 1; i < len(in); i++ {
-			v.plans[i] = newBcastPlan(out, out, shapes[i])
+			v.plans[i] = newBcastPlan(n.Threads, out, out, shapes[i])
 		}
 		return &Build{Outputs: []Info{{DType: dt, Shape: out}}, Kernel: v.kernel(dt)}, nil
 	}
@@ -323,10 +324,11 @@ func buildVariadic(op arithOp) Builder {
 // variadic folds the inputs into the output one at a time: out = op(in0, in1) (or in0 broadcast
 // when the first two do not span the output shape), then out = op(out, in_k).
 type variadic struct {
-	op    arithOp
-	count int
-	pair  *walkPlan   // plan for op(in0, in1) when they broadcast to the output shape
-	plans []*walkPlan // plans[k]: op(out, in_k)
+	op      arithOp
+	count   int
+	pair    *walkPlan   // plan for op(in0, in1) when they broadcast to the output shape
+	plans   []*walkPlan // plans[k]: op(out, in_k)
+	threads int
 }
 
 func (v *variadic) kernel(dt tensor.DType) Kernel {
@@ -356,7 +358,7 @@ func variadicKernel[T number](v *variadic) Kernel {
 			applyBinary(v.pair, dataOf[T](in[0]), dataOf[T](in[1]), o, rows)
 			next = 2
 		} else {
-			expandInto(in[0], out[0])
+			expandInto(v.threads, in[0], out[0])
 		}
 		for k := next; k < len(in); k++ {
 			applyBinary(v.plans[k], o, dataOf[T](in[k]), o, rows)
@@ -394,10 +396,10 @@ func buildPow(n *Node, in []Info) (*Build, error) {
 	outputs := []Info{{DType: base.DType, Shape: out}}
 	if base.DType == tensor.Float && exp.Const != nil && exp.Const.Len() == 1 && tensor.SameShape(out, base.Shape) {
 		if f := powBySpecialExponent(exp.Const.At(0)); f != nil {
-			return &Build{Outputs: outputs, Kernel: unaryF32Kernel(f, 2)}, nil
+			return &Build{Outputs: outputs, Kernel: unaryF32Kernel(f, 2, n.Threads)}, nil
 		}
 	}
-	p := newBcastPlan(out, aShape, bShape)
+	p := newBcastPlan(n.Threads, out, aShape, bShape)
 	if base.DType == tensor.Float && exp.DType == tensor.Float {
 		return &Build{Outputs: outputs, Kernel: binaryKernel(p, rowsOf(func(a, b float32) float32 {
 			return float32(math.Pow(float64(a), float64(b)))
@@ -407,10 +409,10 @@ func buildPow(n *Node, in []Info) (*Build, error) {
 	pow64 := binaryKernel(p, rowsOf(math.Pow))
 	return &Build{Outputs: outputs, Kernel: func(rc *RunContext, in, out []*tensor.Tensor) error {
 		wide := tensor.New(tensor.Double, out[0].Shape...)
-		if err := pow64(rc, []*tensor.Tensor{castTo(in[0], tensor.Double), castTo(in[1], tensor.Double)}, []*tensor.Tensor{wide}); err != nil {
+		if err := pow64(rc, []*tensor.Tensor{castTo(n.Threads, in[0], tensor.Double), castTo(n.Threads, in[1], tensor.Double)}, []*tensor.Tensor{wide}); err != nil {
 			return err
 		}
-		castInto(wide, out[0])
+		castInto(n.Threads, wide, out[0])
 		return nil
 	}}, nil
 }
@@ -475,7 +477,7 @@ func buildCompare(op cmpOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		var k Kernel
 		switch dt {
 		case tensor.Bool:
@@ -526,7 +528,7 @@ func buildLogic(f func(a, b bool) bool) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		return &Build{Outputs: []Info{{DType: tensor.Bool, Shape: out}}, Kernel: binaryKernel(p, rowsOf(f))}, nil
 	}
 }
@@ -570,7 +572,7 @@ func buildWhere(n *Node, in []Info) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newBcastPlan(out, in[0].Shape, in[1].Shape, in[2].Shape)
+	p := newBcastPlan(n.Threads, out, in[0].Shape, in[1].Shape, in[2].Shape)
 	return &Build{
 		Outputs: []Info{{DType: dt, Shape: out}},
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
@@ -645,7 +647,7 @@ func buildPRelu(n *Node, in []Info) (*Build, error) {
 	if !broadcastsTo(slope, x) {
 		return nil, fmt.Errorf("the slope of PRelu has shape %v, which does not broadcast to the input's shape %v (the slope aligns with the input's trailing dims; a per-channel slope for NCHW input needs shape [C,1,1])", slope, x)
 	}
-	p := newBcastPlan(x, x, slope)
+	p := newBcastPlan(n.Threads, x, x, slope)
 	var k Kernel
 	switch dt {
 	case tensor.Float:
@@ -711,17 +713,17 @@ func buildClip(n *Node, in []Info) (*Build, error) {
 	var k Kernel
 	switch dt {
 	case tensor.Float:
-		k = clipKernel[float32](c)
+		k = clipKernel[float32](c, n.Threads)
 	case tensor.Double:
-		k = clipKernel[float64](c)
+		k = clipKernel[float64](c, n.Threads)
 	case tensor.Int64:
-		k = clipKernel[int64](c)
+		k = clipKernel[int64](c, n.Threads)
 	case tensor.Int32:
-		k = clipKernel[int32](c)
+		k = clipKernel[int32](c, n.Threads)
 	case tensor.Int8:
-		k = clipKernel[int8](c)
+		k = clipKernel[int8](c, n.Threads)
 	case tensor.Uint8:
-		k = clipKernel[uint8](c)
+		k = clipKernel[uint8](c, n.Threads)
 	}
 	return &Build{Outputs: []Info{{DType: dt, Shape: cloneShape(in[0].Shape)}}, Kernel: k}, nil
 }
@@ -729,7 +731,7 @@ func buildClip(n *Node, in []Info) (*Build, error) {
 // clipBounds are the attribute bounds (opset < 11); ±Inf means none.
 type clipBounds struct{ lo, hi float64 }
 
-func clipKernel[T number](c clipBounds) Kernel {
+func clipKernel[T number](c clipBounds, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		lo, hi := boundOf[T](c.lo), boundOf[T](c.hi)
 		if len(in) > 1 && in[1] != nil {
@@ -741,10 +743,10 @@ func clipKernel[T number](c clipBounds) Kernel {
 		src, dst := dataOf[T](in[0]), dataOf[T](out[0])
 		if s, ok := any(src).([]float32); ok {
 			d, l, h := any(dst).([]float32), any(lo).(float32), any(hi).(float32)
-			parallelFor(len(s), 1, func(a, b int) { vec.clip(d[a:b], s[a:b], l, h) })
+			workers.ForRange(threads, len(s), workers.Grain(1), func(a, b int) { vec.clip(d[a:b], s[a:b], l, h) })
 			return nil
 		}
-		parallelFor(len(src), 1, func(a, b int) {
+		workers.ForRange(threads, len(src), workers.Grain(1), func(a, b int) {
 			d := dst[a:b]
 			for i, v := range src[a:b] {
 				d[i] = min(max(v, lo), hi) // NaN stays NaN, as in numpy.clip
@@ -976,17 +978,17 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 	var k Kernel
 	switch dt := x.DType; {
 	case dt == tensor.Float:
-		k = unaryF32Kernel(op.f32, op.cost)
+		k = unaryF32Kernel(op.f32, op.cost, n.Threads)
 	case dt == tensor.Double:
 		k = mapKernel(op.f64)
 	case op.ints != nil && (dt == tensor.Int64 || dt == tensor.Int32 || dt == tensor.Int8 || dt == tensor.Uint8):
 		k = func(_ *RunContext, in, out []*tensor.Tensor) error {
-			wide := castTo(in[0], tensor.Int64)
+			wide := castTo(n.Threads, in[0], tensor.Int64)
 			res := tensor.New(tensor.Int64, wide.Shape...)
 			for i, v := range wide.I64 {
 				res.I64[i] = op.ints(v)
 			}
-			castInto(res, out[0])
+			castInto(n.Threads, res, out[0])
 			return nil
 		}
 	default:
@@ -1000,10 +1002,10 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 }
 
 // unaryF32Kernel runs a float32 loop over the input, split across goroutines when large.
-func unaryF32Kernel(f func(dst, src []float32), cost int) Kernel {
+func unaryF32Kernel(f func(dst, src []float32), cost, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		src, dst := dataOf[float32](in[0]), dataOf[float32](out[0])
-		parallelFor(len(src), cost, func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
+		workers.ForRange(threads, len(src), workers.Grain(cost), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"testing"
 
 	"github.com/fcconv/fcconv/graph"
@@ -51,7 +52,7 @@ func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 	if opset == 0 {
 		opset = 13
 	}
-	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset}, infos)
+	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset, Threads: runtime.GOMAXPROCS(0)}, infos)
 	if err != nil {
 		return nil, nil, err
 	}
