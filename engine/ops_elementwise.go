@@ -49,6 +49,18 @@ var numericTypes = []tensor.DType{tensor.Float, tensor.Double, tensor.Int64, ten
 // operandShapes returns the shapes of the two inputs of a binary op as broadcasting sees them. Before
 // opset 7 the second input only broadcast with attribute broadcast=1, aligned at attribute axis
 // (default: its trailing dims); padding it with trailing 1s expresses that as numpy broadcasting.
+// twoNumbers checks the inputs of a binary op: two, of one number type, which it returns.
+func twoNumbers(n *Node, in []Info) (tensor.DType, error) {
+	if err := needInputs(n, in, 2, 2); err != nil {
+		return 0, err
+	}
+	dt, err := sameTypes(n, in, 0, 1)
+	if err != nil {
+		return 0, err
+	}
+	return dt, typeIn(n, dt, "the input", numericTypes...)
+}
+
 func operandShapes(n *Node, a, b Info) ([]int, []int) {
 	if n.Opset >= 7 || n.AttrInt("broadcast", 0) == 0 || n.Attr("axis") == nil {
 		return a.Shape, b.Shape
@@ -78,14 +90,8 @@ const (
 
 func buildArith(op arithOp) Builder {
 	return func(n *Node, in []Info) (*Build, error) {
-		if err := needInputs(n, in, 2, 2); err != nil {
-			return nil, err
-		}
-		dt, err := sameTypes(n, in, 0, 1)
+		dt, err := twoNumbers(n, in)
 		if err != nil {
-			return nil, err
-		}
-		if err := typeIn(n, dt, "the input", numericTypes...); err != nil {
 			return nil, err
 		}
 		aShape, bShape := operandShapes(n, in[0], in[1])
@@ -626,14 +632,8 @@ func whereWords[W word](p *walkPlan, cond []bool, x, y, out []W) {
 // buildPRelu builds PRelu: x where x >= 0, else slope*x, with slope broadcast to x's shape
 // (unidirectional broadcasting from opset 7).
 func buildPRelu(n *Node, in []Info) (*Build, error) {
-	if err := needInputs(n, in, 2, 2); err != nil {
-		return nil, err
-	}
-	dt, err := sameTypes(n, in, 0, 1)
+	dt, err := twoNumbers(n, in)
 	if err != nil {
-		return nil, err
-	}
-	if err := typeIn(n, dt, "the input", numericTypes...); err != nil {
 		return nil, err
 	}
 	x, slope := in[0].Shape, in[1].Shape
