@@ -25,8 +25,8 @@ type Options struct {
 	// KeepIntermediates keeps every value after a run (for layerwise comparison) instead of
 	// releasing buffers after their last reader.
 	KeepIntermediates bool
-	// ShapesOnly compiles for shape inference and MAC counting only: builders skip expensive
-	// preparation (see Node.ShapesOnly) and the program must not be Run.
+	// ShapesOnly compiles for shape inference and MAC counting only: the kernels' preparation
+	// (Build.Prepare: packing weights) is skipped, and the program must not be Run.
 	ShapesOnly bool
 	// Threads is how many goroutines one kernel may split its work over (default
 	// runtime.GOMAXPROCS(0)): a caller running several programs at once gives each a share of

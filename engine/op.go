@@ -34,8 +34,9 @@ type Build struct {
 	// Kernel computes the outputs, for ops whose kernel costs nothing to make.
 	Kernel Kernel
 	// Prepare makes the kernel instead, for ops that precompute from constant inputs (packed
-	// weights). The engine calls it once, only when it needs the kernel: for a program that will
-	// run, or to fold the node; never when it compiles only to infer shapes (Options.ShapesOnly).
+	// weights). The engine calls it once, only when it needs the kernel: to fold the node, or for
+	// a program that will run. A compile that only infers shapes (Options.ShapesOnly) skips it for
+	// every node it does not fold.
 	Prepare func() Kernel
 	// Views maps an output index to the input index whose data it shares (Reshape, Flatten,
 	// Squeeze, Unsqueeze, Identity, Dropout): the engine makes that output a view of the input with
