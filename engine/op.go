@@ -1,3 +1,7 @@
+// This file is the op interface: what compile time knows of a value (Info), the Builder each op
+// registers, the Build it returns (inferred outputs, and the kernel or the Prepare step that makes
+// it) and the Node view builders read.
+
 package engine
 
 import (
