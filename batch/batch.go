@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/fcconv/fcconv/convert"
-	"github.com/fcconv/fcconv/internal/gemm"
 )
 
 // Outcome is what happened to one model.
@@ -82,17 +81,17 @@ type Observer interface {
 }
 
 // DefaultJobs is the -j used when none is given: half the cores, at least 1. Each model keeps at
-// least two GEMM threads (see gemmThreads), and a second model's loading, rewriting and saving
+// least two engine threads (see engineThreads), and a second model's loading, rewriting and saving
 // (mostly one core) overlaps the first one's verification (all cores). On two cores that is one
-// model at a time: converting the 18-model shared zoo there, -j 2 (one GEMM thread per model) was
+// model at a time: converting the 18-model shared zoo there, -j 2 (one engine thread per model) was
 // slower than -j 1 in 7 of 8 alternating runs, for the same CPU time and 15% more memory.
 func DefaultJobs() int {
 	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
-// gemmThreads splits the cores among the models running at once, so j models times the engine's
-// GEMM threads never oversubscribe the machine.
-func gemmThreads(jobs int) int {
+// engineThreads splits the cores among the models running at once, so j models times the
+// engine's threads never oversubscribe the machine.
+func engineThreads(jobs int) int {
 	return max(1, runtime.GOMAXPROCS(0)/jobs)
 }
 
@@ -106,8 +105,7 @@ func Run(jobs []Job, opts Options) *Summary {
 	}
 	workers := min(opts.Jobs, max(len(jobs), 1))
 	if workers > 1 {
-		defer gemm.SetThreads(gemm.Threads())
-		gemm.SetThreads(gemmThreads(workers))
+		opts.Convert.Engine.Threads = engineThreads(workers)
 	}
 	start := time.Now()
 	records := runPool(jobs, opts, workers)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/fcconv/fcconv/convert"
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/internal/gemm"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
 	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
@@ -212,7 +211,7 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 }
 
 // TestRunKeepsAtMostJobsModelsInFlight checks the pool: never more than -j conversions at once, and
-// the engine's GEMM threads split among them for the run and restored after.
+// the engine's threads split among them.
 func TestRunKeepsAtMostJobsModelsInFlight(t *testing.T) {
 	root, out := t.TempDir(), t.TempDir()
 	files := map[string]string{}
@@ -230,12 +229,11 @@ func TestRunKeepsAtMostJobsModelsInFlight(t *testing.T) {
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		mu.Lock()
-		threadsSeen[gemm.Threads()] = true
+		threadsSeen[opts.Engine.Threads] = true
 		mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 		return fakeConvert(path, opts)
 	}
-	before := gemm.Threads()
 	s := Run(jobs, Options{OutDir: out, Jobs: 3, ConvertFunc: slow})
 	if most.Load() > 3 || most.Load() < 2 {
 		t.Errorf("%d conversions ran at once with -j 3", most.Load())
@@ -245,10 +243,7 @@ func TestRunKeepsAtMostJobsModelsInFlight(t *testing.T) {
 	}
 	want := max(1, runtime.GOMAXPROCS(0)/3)
 	if len(threadsSeen) != 1 || !threadsSeen[want] {
-		t.Errorf("GEMM threads during the run %v, want %d", threadsSeen, want)
-	}
-	if gemm.Threads() != before {
-		t.Errorf("GEMM threads %d after the run, want %d restored", gemm.Threads(), before)
+		t.Errorf("engine threads during the run %v, want %d", threadsSeen, want)
 	}
 }
 

@@ -364,7 +364,7 @@ func verifyRewrite(original, rewritten *graph.Model, shapes *engine.Program, out
 	}
 	res.Verified = true
 	if spatial {
-		return true, checkSpatial(rewritten, pa, res)
+		return true, checkSpatial(rewritten, pa, eo.Threads, res)
 	}
 	return true, nil
 }
@@ -404,7 +404,7 @@ func checkInputs(p *engine.Program, in samples.Sample) error {
 
 // checkSpatial runs the fully convolutional result at twice the input's H and W and checks that the
 // outputs become maps.
-func checkSpatial(rewritten *graph.Model, original *engine.Program, res *Result) error {
+func checkSpatial(rewritten *graph.Model, original *engine.Program, threads int, res *Result) error {
 	shapes := map[string][]int{}
 	var grown []int
 	for _, name := range original.Inputs() {
@@ -419,7 +419,7 @@ func checkSpatial(rewritten *graph.Model, original *engine.Program, res *Result)
 	if grown == nil {
 		return errors.New("--spatial needs an image input of rank 4")
 	}
-	p, err := engine.Compile(rewritten.Graph, engine.Options{InputShapes: shapes})
+	p, err := engine.Compile(rewritten.Graph, engine.Options{InputShapes: shapes, Threads: threads})
 	if err != nil {
 		return fmt.Errorf("the fully convolutional model does not run at input %v: %w", grown, err)
 	}

@@ -166,3 +166,42 @@ func sameTypes(n *Node, in []Info, idx ...int) (tensor.DType, error) {
 
 // cloneShape copies a shape so an output Info never aliases an input's.
 func cloneShape(s []int) []int { return append([]int{}, s...) }
+
+// The nn-prefixed checks below are those of the neural-network ops (Conv, pools, norms, Pad,
+// Resize, LSTM, Gemm/MatMul), which compute in float only.
+
+// nnNeedInputs checks the count of inputs, present or not.
+func nnNeedInputs(in []Info, min, max int) error {
+	present := 0
+	for i := range in {
+		if !in[i].Absent {
+			present = i + 1
+		}
+	}
+	if present < min || len(in) > max {
+		if min == max {
+			return fmt.Errorf("expects %d inputs, got %d", min, len(in))
+		}
+		return fmt.Errorf("expects %d to %d inputs, got %d", min, max, len(in))
+	}
+	for i := 0; i < min; i++ {
+		if in[i].Absent {
+			return fmt.Errorf("input %d is required", i)
+		}
+	}
+	return nil
+}
+
+// nnFloatInput checks that input i is present and float32.
+func nnFloatInput(in []Info, i int, what string) error {
+	if in[i].Absent {
+		return fmt.Errorf("input %d (%s) is required", i, what)
+	}
+	if in[i].DType != tensor.Float {
+		return fmt.Errorf("input %d (%s) is %v; the engine computes this op in float only", i, what, in[i].DType)
+	}
+	return nil
+}
+
+// nnOptional reports whether optional input i is given.
+func nnOptional(in []Info, i int) bool { return i < len(in) && !in[i].Absent }

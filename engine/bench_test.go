@@ -154,79 +154,158 @@ func convTimeKey(in []Info, build *Build) string {
 	return fmt.Sprintf("%s%v>%v", kind, w[1:], y[1:])
 }
 
-// TestZooOpTimes prints, per zoo model, the wall time each op type takes in a run (the sum over
-// its nodes), when FCCONV_OPTIMES is set: a quick way to see which ops to work on.
+// TestZooOpTimes times each op type of every zoo model (the sum over its nodes) and checks that the
+// times account for the run: every op type that runs a kernel is timed, and the kernels' times
+// add up to no more than the run's wall time and to most of it (the engine's own work between
+// kernels is small). With FCCONV_OPTIMES=1 it runs each model more often and prints the times, a
+// quick way to see which ops to work on; with FCCONV_OPTIMES=conv, per conv shape with GFLOPS.
 func TestZooOpTimes(t *testing.T) {
-	if os.Getenv("FCCONV_OPTIMES") == "" {
-		t.Skip("set FCCONV_OPTIMES=1 (and FCCONV_ZOO) to print per-op times")
+	dirs := zooDirs(t)
+	mode := os.Getenv("FCCONV_OPTIMES")
+	minRuns, minTime := 3, 20*time.Millisecond
+	if mode != "" {
+		minRuns, minTime = 20, time.Second
 	}
-	var mu sync.Mutex
-	spent := map[string]time.Duration{}
-	macs := map[string]int64{} // per conv key, for FCCONV_OPTIMES=conv
+	timer := newOpTimer(mode)
+	defer timer.install()()
+	for _, dir := range dirs {
+		zm := loadZooModel(t, dir)
+		run := func() {
+			if _, err := zm.prog.Run(zm.inputs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run() // the first run allocates the buffers, outside the kernels
+		timer.reset()
+		start, runs := time.Now(), 0
+		for ; runs < minRuns || time.Since(start) < minTime; runs++ {
+			run() // small models run more often, so a pause of the machine counts for less
+		}
+		total := time.Since(start)
+		name := filepath.Base(dir)
+		timer.check(t, name, zm.prog, total, runs)
+		if mode != "" {
+			t.Log(timer.report(name, total, runs))
+		}
+	}
+}
+
+// opTimer wraps every builder's kernel to add its wall time to its op's total.
+type opTimer struct {
+	mode  string // FCCONV_OPTIMES: "conv" labels convs and max pools by shape
+	mu    sync.Mutex
+	spent map[string]time.Duration // per label: the op type, or with mode "conv" a shape
+	ops   map[string]bool          // op types whose kernel ran
+	macs  map[string]int64         // per conv label
+}
+
+func newOpTimer(mode string) *opTimer {
+	return &opTimer{mode: mode, spent: map[string]time.Duration{}, ops: map[string]bool{}, macs: map[string]int64{}}
+}
+
+func (ot *opTimer) reset() {
+	clear(ot.spent)
+	clear(ot.ops)
+	clear(ot.macs)
+}
+
+// install wraps the builders and returns the function that restores them.
+func (ot *opTimer) install() (restore func()) {
 	saved := map[string]Builder{}
 	for op, b := range builders {
 		saved[op] = b
 		builders[op] = func(n *Node, in []Info) (*Build, error) {
 			build, err := b(n, in)
-			if err != nil || build.Kernel == nil {
+			if err != nil {
 				return build, err
 			}
-			kernel, op := build.Kernel, n.OpType()
-			if op == "MaxPool" && os.Getenv("FCCONV_OPTIMES") == "conv" {
-				op = fmt.Sprintf("MaxPool%v>%v", in[0].Shape[1:], build.Outputs[0].Shape[1:])
-			}
-			if op == "Conv" && os.Getenv("FCCONV_OPTIMES") == "conv" {
-				op = convTimeKey(in, build)
-				mu.Lock()
-				macs[op] += build.MACs
-				mu.Unlock()
-			}
-			build.Kernel = func(rc *RunContext, ins, outs []*tensor.Tensor) error {
-				start := time.Now()
-				err := kernel(rc, ins, outs)
-				mu.Lock()
-				spent[op] += time.Since(start)
-				mu.Unlock()
-				return err
+			label := ot.label(n.OpType(), in, build)
+			makeKernel := build.kernelMaker()
+			build.Kernel, build.Prepare = nil, func() Kernel {
+				kernel := makeKernel()
+				if kernel == nil {
+					return nil
+				}
+				return func(rc *RunContext, ins, outs []*tensor.Tensor) error {
+					start := time.Now()
+					err := kernel(rc, ins, outs)
+					ot.add(n.OpType(), label, time.Since(start), build.MACs)
+					return err
+				}
 			}
 			return build, nil
 		}
 	}
-	defer func() {
+	return func() {
 		for op, b := range saved {
 			builders[op] = b
 		}
-	}()
-	for _, dir := range zooDirs(t) {
-		clear(macs)
-		zm := loadZooModel(t, dir)
-		const runs = 20
-		clear(spent)
-		start := time.Now()
-		for range runs {
-			if _, err := zm.prog.Run(zm.inputs); err != nil {
-				t.Fatal(err)
-			}
+	}
+}
+
+func (ot *opTimer) label(op string, in []Info, build *Build) string {
+	switch {
+	case ot.mode == "conv" && op == "MaxPool":
+		return fmt.Sprintf("MaxPool%v>%v", in[0].Shape[1:], build.Outputs[0].Shape[1:])
+	case ot.mode == "conv" && op == "Conv":
+		return convTimeKey(in, build)
+	}
+	return op
+}
+
+func (ot *opTimer) add(op, label string, d time.Duration, macs int64) {
+	ot.mu.Lock()
+	defer ot.mu.Unlock()
+	ot.spent[label] += d
+	ot.ops[op] = true
+	if label != op {
+		ot.macs[label] += macs
+	}
+}
+
+// check compares the times with the program that ran runs times in total wall time.
+func (ot *opTimer) check(t *testing.T, model string, p *Program, total time.Duration, runs int) {
+	t.Helper()
+	for _, st := range p.steps {
+		if st.kernel != nil && !ot.ops[st.node.OpType()] {
+			t.Errorf("%s: op %s runs a kernel but was not timed", model, st.node.OpType())
 		}
-		total := time.Since(start) / runs
-		var lines []string
-		for op, d := range spent {
-			lines = append(lines, fmt.Sprintf("%s %.2fms", op, float64(d/runs)/1e6))
-		}
-		sort.Strings(lines)
-		if os.Getenv("FCCONV_OPTIMES") == "conv" {
-			lines = lines[:0]
-			for op, d := range spent {
-				rate := ""
-				if macs[op] > 0 {
-					rate = fmt.Sprintf(" %6.1f GFLOPS", 2*float64(macs[op])*runs/float64(d))
-				}
-				lines = append(lines, fmt.Sprintf("%8.3fms%s %s", float64(d/runs)/1e6, rate, op))
-			}
-			sort.Sort(sort.Reverse(sort.StringSlice(lines)))
-			t.Logf("%s: %.2fms per run:\n%s", filepath.Base(dir), float64(total)/1e6, strings.Join(lines, "\n"))
+	}
+	var sum time.Duration
+	for _, d := range ot.spent {
+		sum += d
+	}
+	// Kernels run one after another, so their times cannot exceed the runs'.
+	if sum > total {
+		t.Errorf("%s: the op times add up to %v, more than the %v the runs took", model, sum, total)
+	}
+	// In a model whose run takes a millisecond or more, the kernels take most of it; the half
+	// leaves room for the engine's bookkeeping and a busy machine. In smaller models allocation
+	// and the garbage collector take too large a share to bound.
+	if total/time.Duration(runs) >= time.Millisecond && sum < total/2 {
+		t.Errorf("%s: the op times add up to %v, less than half the %v the runs took", model, sum, total)
+	}
+}
+
+// report lists the times per run, by op type (or with FCCONV_OPTIMES=conv by shape, slowest first).
+func (ot *opTimer) report(model string, total time.Duration, runs int) string {
+	var lines []string
+	for label, d := range ot.spent {
+		if ot.mode != "conv" {
+			lines = append(lines, fmt.Sprintf("%s %.2fms", label, float64(d)/float64(runs)/1e6))
 			continue
 		}
-		t.Logf("%s: %.2fms per run: %s", filepath.Base(dir), float64(total)/1e6, strings.Join(lines, ", "))
+		rate := ""
+		if ot.macs[label] > 0 {
+			rate = fmt.Sprintf(" %6.1f GFLOPS", 2*float64(ot.macs[label])/float64(d))
+		}
+		lines = append(lines, fmt.Sprintf("%8.3fms%s %s", float64(d)/float64(runs)/1e6, rate, label))
 	}
+	perRun := float64(total) / float64(runs) / 1e6
+	if ot.mode == "conv" {
+		sort.Sort(sort.Reverse(sort.StringSlice(lines)))
+		return fmt.Sprintf("%s: %.2fms per run:\n%s", model, perRun, strings.Join(lines, "\n"))
+	}
+	sort.Strings(lines)
+	return fmt.Sprintf("%s: %.2fms per run: %s", model, perRun, strings.Join(lines, ", "))
 }

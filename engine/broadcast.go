@@ -11,12 +11,8 @@ import (
 
 // This file holds numpy-style broadcasting and the machinery that makes elementwise kernels fast:
 // a broadcast plan that merges dims so kernels work on contiguous runs (no index arithmetic per
-// element), parallel splitting of large tensors, and reinterpreting any tensor's data as words of
+// element), split over goroutines when large, and reinterpreting any tensor's data as words of
 // its element size so that data-movement ops need one implementation per size, not per dtype.
-
-// parallelMinWork is the amount of work (roughly, elements touched) below which a kernel runs on
-// one goroutine: smaller jobs finish before goroutines would pay off.
-const parallelMinWork = 1 << 16
 
 // broadcastShapes returns the shape that numpy-style (multidirectional) broadcasting of the shapes
 // gives.
@@ -76,6 +72,7 @@ type walkPlan struct {
 	origin    []int   // per operand: the offset of the first element
 	dims      []int   // the outer merged dims, outermost first
 	strides   [][]int // strides[k][d]: operand k's element stride along outer dim d
+	threads   int     // goroutines a walk may use
 }
 
 // runFunc handles the output elements [outOff, outOff+n), all within one run of the innermost
@@ -84,19 +81,19 @@ type runFunc func(outOff int, offs []int, n int)
 
 // newBcastPlan plans the walk of an output of shape out over operands of the given shapes,
 // broadcast numpy-style to it.
-func newBcastPlan(out []int, operands ...[]int) *walkPlan {
+func newBcastPlan(threads int, out []int, operands ...[]int) *walkPlan {
 	strides := make([][]int, len(operands))
 	for j, s := range operands {
 		strides[j] = broadcastStrides(s, len(out))
 	}
-	return newStridedPlan(out, nil, strides...)
+	return newStridedPlan(threads, out, nil, strides...)
 }
 
 // newStridedPlan plans the walk of an output of shape out over operands with the given strides per
 // output dim and origins (nil: all 0).
-func newStridedPlan(out []int, origin []int, full ...[]int) *walkPlan {
+func newStridedPlan(threads int, out []int, origin []int, full ...[]int) *walkPlan {
 	k := len(full)
-	p := &walkPlan{total: tensor.NumElements(out), innerStep: make([]int, k), strides: make([][]int, k), origin: origin}
+	p := &walkPlan{total: tensor.NumElements(out), innerStep: make([]int, k), strides: make([][]int, k), origin: origin, threads: threads}
 	if p.origin == nil {
 		p.origin = make([]int, k)
 	}
@@ -198,27 +195,7 @@ func (p *walkPlan) walk(lo, hi int, fn runFunc) {
 
 // run walks the whole output, split across goroutines when it is large.
 func (p *walkPlan) run(fn runFunc) {
-	parallelFor(p.total, 1, func(lo, hi int) { p.walk(lo, hi, fn) })
-}
-
-// parallelFor calls fn on consecutive ranges covering [0, n), on several goroutines when the work
-// (n items of workPerItem each) is large enough to pay off. Ranges are disjoint.
-func parallelFor(n, workPerItem int, fn func(lo, hi int)) {
-	threads := nnThreads() // the same limit as the convolutions (gemm.SetThreads)
-	if n <= 0 {
-		return
-	}
-	if threads < 2 || n < 2 || n*max(workPerItem, 1) < parallelMinWork {
-		fn(0, n)
-		return
-	}
-	threads = min(threads, n)
-	chunk := (n + threads - 1) / threads
-	if workPerItem <= 1 && chunk > 16 {
-		chunk = (chunk + 15) &^ 15 // whole cache lines per goroutine
-	}
-	chunks := (n + chunk - 1) / chunk
-	workers.Run(chunks, chunks, func(i int) { fn(i*chunk, min((i+1)*chunk, n)) })
+	workers.ForRange(p.threads, p.total, workers.Grain(1), func(lo, hi int) { p.walk(lo, hi, fn) })
 }
 
 // binaryRows are the loops of a binary elementwise op over one run: both operands advancing (vv),
@@ -324,8 +301,8 @@ func wordsOf[W word](t *tensor.Tensor) []W {
 }
 
 // expandInto copies src, broadcast, into dst (same dtype; dst has the broadcast shape).
-func expandInto(src, dst *tensor.Tensor) {
-	p := newBcastPlan(dst.Shape, src.Shape)
+func expandInto(threads int, src, dst *tensor.Tensor) {
+	p := newBcastPlan(threads, dst.Shape, src.Shape)
 	switch src.DType.Size() {
 	case 1:
 		expandWords(p, wordsOf[uint8](src), wordsOf[uint8](dst))

@@ -50,7 +50,7 @@ func TestAgainstONNXRuntime(t *testing.T) {
 				}
 				// ort-run saves float16 inputs as float32; they convert back exactly.
 				declared := tensor.DType(m.Graph.ValueInfo(name).GetType().GetTensorType().GetElemType())
-				feeds[name] = castTo(in, declared)
+				feeds[name] = castTo(1, in, declared)
 			}
 			prog, err := Compile(m.Graph, Options{})
 			if err != nil {
@@ -70,7 +70,7 @@ func TestAgainstONNXRuntime(t *testing.T) {
 					t.Fatalf("output %q missing", name)
 				}
 				if g.DType != want.DType {
-					g = castTo(g, want.DType) // ort-run saves float16 and double outputs as float32
+					g = castTo(1, g, want.DType) // ort-run saves float16 and double outputs as float32
 				}
 				if err := compareORT(g, want); err != nil {
 					t.Errorf("output %q: %v", name, err)

@@ -1,3 +1,7 @@
+// This file is the op interface: what compile time knows of a value (Info), the Builder each op
+// registers, the Build it returns (inferred outputs, and the kernel or the Prepare step that makes
+// it) and the Node view builders read.
+
 package engine
 
 import (
@@ -27,10 +31,17 @@ type Info struct {
 // sessions running side by side): keep per-call scratch local or in a sync.Pool.
 type Kernel func(rc *RunContext, in, out []*tensor.Tensor) error
 
-// Build is a compiled node: its output infos and the kernel that computes them.
+// Build is what a builder returns for a node: the output infos inferred from the input infos, and
+// the kernel that computes them, or the function that makes it.
 type Build struct {
 	Outputs []Info
-	Kernel  Kernel
+	// Kernel computes the outputs, for ops whose kernel costs nothing to make.
+	Kernel Kernel
+	// Prepare makes the kernel instead, for ops that precompute from constant inputs (packed
+	// weights). The engine calls it once, only when it needs the kernel: to fold the node, or for
+	// a program that will run. A compile that only infers shapes (Options.ShapesOnly) skips it for
+	// every node it does not fold.
+	Prepare func() Kernel
 	// Views maps an output index to the input index whose data it shares (Reshape, Flatten,
 	// Squeeze, Unsqueeze, Identity, Dropout): the engine makes that output a view of the input with
 	// the output's shape, without calling the kernel for it. Only same-dtype, same-length outputs.
@@ -43,10 +54,11 @@ type Build struct {
 	AppliesFused bool
 }
 
-// Builder compiles one node for the given input infos. It validates attributes and shapes,
-// computes output infos, and prepares whatever the kernel can precompute from constant inputs
-// (e.g. packed weights). Errors should say what is wrong in terms of the node's inputs and
-// attributes; the engine adds the node's name.
+// Builder compiles one node for the given input infos. It validates attributes and shapes and
+// computes the output infos and MACs (shape inference); what the kernel can precompute from
+// constant inputs (e.g. packed weights) goes into Build.Prepare, so that shape inference does
+// not pay for it. Errors should say what is wrong in terms of the node's inputs and attributes;
+// the engine adds the node's name.
 type Builder func(n *Node, in []Info) (*Build, error)
 
 // Node is the view of a graph node that builders get: attributes with defaults, the opset, and a
@@ -55,10 +67,8 @@ type Node struct {
 	*graph.Node
 	// Opset is the version of the node's domain imported by the model.
 	Opset int64
-	// ShapesOnly is set when the program is compiled only to infer shapes and count MACs: skip
-	// expensive preparation such as packing weights, but still return Outputs, MACs and a Kernel
-	// (the kernel may be used to fold small constant subgraphs, so it must still work).
-	ShapesOnly bool
+	// Threads is how many goroutines the kernel may split its work over (Options.Threads).
+	Threads int
 	// Fused, when set, is an activation whose node reads only this node's single output: a
 	// builder that can apply it while the output is still in cache (Conv) does so and sets
 	// Build.AppliesFused; other builders ignore it.
@@ -67,23 +77,17 @@ type Node struct {
 	compiler *compiler
 }
 
-// ActivationKind is the function of an Activation.
-type ActivationKind int
-
-const (
-	ActClamp       ActivationKind = iota // min(max(x, Lo), Hi): Relu and Clip
-	ActLeakyRelu                         // x if x >= 0, else Alpha*x
-	ActHardSigmoid                       // clamp(Alpha*x + Beta, 0, 1)
-	ActHardSwish                         // x * clamp(Alpha*x + Beta, 0, 1)
-	ActSiLU                              // x * sigmoid(x): Mul(x, Sigmoid(x))
-)
-
-// Activation is an element-wise float function fused into the node producing its input.
-type Activation struct {
-	Kind        ActivationKind
-	Lo, Hi      float32 // ActClamp bounds (Relu: 0, +Inf)
-	Alpha, Beta float32
+// kernelMaker returns the function that makes b's kernel (Prepare, or one returning Kernel).
+func (b *Build) kernelMaker() func() Kernel {
+	if b.Prepare != nil {
+		return b.Prepare
+	}
+	kernel := b.Kernel
+	return func() Kernel { return kernel }
 }
+
+// kernel makes b's kernel (nil for a build whose outputs are all views).
+func (b *Build) kernel() Kernel { return b.kernelMaker()() }
 
 var builders = map[string]Builder{}
 

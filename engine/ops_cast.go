@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"strings"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
@@ -65,7 +66,7 @@ func castBuild(n *Node, x Info, to tensor.DType) (*Build, error) {
 	return &Build{
 		Outputs: outputs,
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
-			castInto(in[0], out[0])
+			castInto(n.Threads, in[0], out[0])
 			return nil
 		},
 	}, nil
@@ -103,19 +104,21 @@ func dataOf[T any](t *tensor.Tensor) []T {
 
 func isHalf(dt tensor.DType) bool { return dt == tensor.Float16 || dt == tensor.BFloat16 }
 
-// castTo returns t converted to dtype dt (t itself when it already has that type).
-func castTo(t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+// castTo returns t converted to dtype dt (t itself when it already has that type), on up to
+// threads goroutines.
+func castTo(threads int, t *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 	if t.DType == dt {
 		return t
 	}
 	out := tensor.New(dt, t.Shape...)
-	castInto(t, out)
+	castInto(threads, t, out)
 	return out
 }
 
-// castInto converts src into dst, which has src's shape and the target dtype. Floats become
-// integers by truncation toward zero (as C casts do); anything nonzero becomes true.
-func castInto(src, dst *tensor.Tensor) {
+// castInto converts src into dst, which has src's shape and the target dtype, on up to threads
+// goroutines. Floats become integers by truncation toward zero (as C casts do); anything nonzero
+// becomes true.
+func castInto(threads int, src, dst *tensor.Tensor) {
 	switch {
 	case src.DType == dst.DType:
 		copy(bytesOf(dst), bytesOf(src))
@@ -124,146 +127,120 @@ func castInto(src, dst *tensor.Tensor) {
 		if dst.DType != tensor.Float {
 			wide = tensor.New(tensor.Float, src.Shape...)
 		}
-		widenHalf(src, wide.F32)
+		widenHalf(threads, src, wide.F32)
 		if wide != dst {
-			castInto(wide, dst)
+			castInto(threads, wide, dst)
 		}
 	case isHalf(dst.DType):
-		narrowHalf(castTo(src, tensor.Float).F32, dst)
+		narrowHalf(threads, castTo(threads, src, tensor.Float).F32, dst)
 	case src.DType == tensor.Bool:
-		castBools(src.B[:src.Len()], dst)
+		numberTypeOf(dst.DType).fromBools(src.B[:src.Len()], dst)
 	case dst.DType == tensor.Bool:
-		castToBools(src, dst.B[:dst.Len()])
+		numberTypeOf(src.DType).toBools(src, dst.B[:dst.Len()])
 	default:
-		castNumbers(src, dst)
+		numberTypeOf(dst.DType).castFrom(threads, src, dst)
 	}
 }
 
-func widenHalf(src *tensor.Tensor, dst []float32) {
+func widenHalf(threads int, src *tensor.Tensor, dst []float32) {
 	bits := src.U16[:src.Len()]
 	conv := tensor.HalfToFloat32
 	if src.DType == tensor.BFloat16 {
 		conv = tensor.BFloat16ToFloat32
 	}
-	parallelFor(len(dst), 1, func(lo, hi int) {
+	workers.ForRange(threads, len(dst), workers.Grain(1), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = conv(bits[i])
 		}
 	})
 }
 
-func narrowHalf(src []float32, dst *tensor.Tensor) {
+func narrowHalf(threads int, src []float32, dst *tensor.Tensor) {
 	bits := dst.U16[:dst.Len()]
 	conv := tensor.Float32ToHalf
 	if dst.DType == tensor.BFloat16 {
 		conv = tensor.Float32ToBFloat16
 	}
-	parallelFor(len(bits), 1, func(lo, hi int) {
+	workers.ForRange(threads, len(bits), workers.Grain(1), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			bits[i] = conv(src[i])
 		}
 	})
 }
 
-// castNumbers converts between the Go numeric types: a dispatch on the source type, then on the
-// destination type, to a generic loop.
-func castNumbers(src, dst *tensor.Tensor) {
+// numberType holds the conversions into and out of one Go number type, instantiated from generic
+// loops. numberTypes maps each number dtype to its own, so a conversion needs no switch of its own
+// on the destination's type.
+type numberType struct {
+	castFrom  func(threads int, src, dst *tensor.Tensor) // src of any number dtype into dst
+	fromBools func(src []bool, dst *tensor.Tensor)       // false, true into 0, 1
+	toBools   func(src *tensor.Tensor, dst []bool)       // nonzero (and NaN) into true
+}
+
+var numberTypes = map[tensor.DType]numberType{
+	tensor.Float:  numberTypeFor[float32](),
+	tensor.Double: numberTypeFor[float64](),
+	tensor.Int64:  numberTypeFor[int64](),
+	tensor.Int32:  numberTypeFor[int32](),
+	tensor.Int8:   numberTypeFor[int8](),
+	tensor.Uint8:  numberTypeFor[uint8](),
+}
+
+func numberTypeFor[T number]() numberType {
+	return numberType{
+		castFrom: func(threads int, src, dst *tensor.Tensor) { castNumbers(threads, src, dataOf[T](dst)) },
+		fromBools: func(src []bool, dst *tensor.Tensor) {
+			out := dataOf[T](dst)
+			for i, b := range src {
+				out[i] = 0
+				if b {
+					out[i] = 1
+				}
+			}
+		},
+		toBools: func(src *tensor.Tensor, dst []bool) {
+			for i, v := range dataOf[T](src) {
+				dst[i] = v != 0 // NaN is nonzero: true, as in C
+			}
+		},
+	}
+}
+
+// numberTypeOf returns the conversions of number dtype dt.
+func numberTypeOf(dt tensor.DType) numberType {
+	nt, ok := numberTypes[dt]
+	if !ok {
+		panic(fmt.Sprintf("engine: cannot cast %v", dt))
+	}
+	return nt
+}
+
+// castNumbers converts src, of any number dtype, into dst: the dispatch on the source's type.
+func castNumbers[D number](threads int, src *tensor.Tensor, dst []D) {
 	switch src.DType {
 	case tensor.Float:
-		castFrom(dataOf[float32](src), dst)
+		convertSlice(threads, dataOf[float32](src), dst)
 	case tensor.Double:
-		castFrom(dataOf[float64](src), dst)
+		convertSlice(threads, dataOf[float64](src), dst)
 	case tensor.Int64:
-		castFrom(dataOf[int64](src), dst)
+		convertSlice(threads, dataOf[int64](src), dst)
 	case tensor.Int32:
-		castFrom(dataOf[int32](src), dst)
+		convertSlice(threads, dataOf[int32](src), dst)
 	case tensor.Int8:
-		castFrom(dataOf[int8](src), dst)
+		convertSlice(threads, dataOf[int8](src), dst)
 	case tensor.Uint8:
-		castFrom(dataOf[uint8](src), dst)
+		convertSlice(threads, dataOf[uint8](src), dst)
 	default:
 		panic(fmt.Sprintf("engine: cannot cast from %v", src.DType))
 	}
 }
 
-func castFrom[S number](src []S, dst *tensor.Tensor) {
-	switch dst.DType {
-	case tensor.Float:
-		convertSlice(src, dataOf[float32](dst))
-	case tensor.Double:
-		convertSlice(src, dataOf[float64](dst))
-	case tensor.Int64:
-		convertSlice(src, dataOf[int64](dst))
-	case tensor.Int32:
-		convertSlice(src, dataOf[int32](dst))
-	case tensor.Int8:
-		convertSlice(src, dataOf[int8](dst))
-	case tensor.Uint8:
-		convertSlice(src, dataOf[uint8](dst))
-	default:
-		panic(fmt.Sprintf("engine: cannot cast to %v", dst.DType))
-	}
-}
-
-func convertSlice[S, D number](src []S, dst []D) {
-	parallelFor(len(dst), 1, func(lo, hi int) {
+func convertSlice[S, D number](threads int, src []S, dst []D) {
+	workers.ForRange(threads, len(dst), workers.Grain(1), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = D(src[i])
 		}
 	})
-}
-
-func castBools(src []bool, dst *tensor.Tensor) {
-	switch dst.DType {
-	case tensor.Float:
-		boolsTo(src, dataOf[float32](dst))
-	case tensor.Double:
-		boolsTo(src, dataOf[float64](dst))
-	case tensor.Int64:
-		boolsTo(src, dataOf[int64](dst))
-	case tensor.Int32:
-		boolsTo(src, dataOf[int32](dst))
-	case tensor.Int8:
-		boolsTo(src, dataOf[int8](dst))
-	case tensor.Uint8:
-		boolsTo(src, dataOf[uint8](dst))
-	default:
-		panic(fmt.Sprintf("engine: cannot cast bool to %v", dst.DType))
-	}
-}
-
-func boolsTo[D number](src []bool, dst []D) {
-	for i, b := range src {
-		dst[i] = 0
-		if b {
-			dst[i] = 1
-		}
-	}
-}
-
-func castToBools(src *tensor.Tensor, dst []bool) {
-	switch src.DType {
-	case tensor.Float:
-		nonzero(dataOf[float32](src), dst)
-	case tensor.Double:
-		nonzero(dataOf[float64](src), dst)
-	case tensor.Int64:
-		nonzero(dataOf[int64](src), dst)
-	case tensor.Int32:
-		nonzero(dataOf[int32](src), dst)
-	case tensor.Int8:
-		nonzero(dataOf[int8](src), dst)
-	case tensor.Uint8:
-		nonzero(dataOf[uint8](src), dst)
-	default:
-		panic(fmt.Sprintf("engine: cannot cast %v to bool", src.DType))
-	}
-}
-
-func nonzero[S number](src []S, dst []bool) {
-	for i, v := range src {
-		dst[i] = v != 0 // NaN is nonzero: true, as in C
-	}
 }
 
 // halfAsFloat wraps the builder of an op defined on float32 so that it also runs float16 and
@@ -286,7 +263,7 @@ func halfAsFloat(b Builder) Builder {
 			half = info.DType
 			wide[i].DType = tensor.Float
 			if info.Const != nil {
-				wide[i].Const = castTo(info.Const, tensor.Float)
+				wide[i].Const = castTo(n.Threads, info.Const, tensor.Float)
 			}
 		}
 		if half == tensor.Undefined {
@@ -296,12 +273,12 @@ func halfAsFloat(b Builder) Builder {
 		if err != nil {
 			return nil, err
 		}
-		return narrowOutputs(build, wide, half), nil
+		return narrowOutputs(build, wide, half, n.Threads), nil
 	}
 }
 
 // narrowOutputs turns a float32 build into one whose float32 outputs are of type half.
-func narrowOutputs(build *Build, wide []Info, half tensor.DType) *Build {
+func narrowOutputs(build *Build, wide []Info, half tensor.DType, threads int) *Build {
 	narrow := make([]bool, len(build.Outputs))
 	outs := make([]Info, len(build.Outputs))
 	for i, o := range build.Outputs {
@@ -312,34 +289,37 @@ func narrowOutputs(build *Build, wide []Info, half tensor.DType) *Build {
 		narrow[i] = true
 		outs[i].DType = half
 		if o.Const != nil {
-			outs[i].Const = castTo(o.Const, half)
+			outs[i].Const = castTo(threads, o.Const, half)
 		}
 	}
-	kernel := build.Kernel
-	wrapped := func(rc *RunContext, in, out []*tensor.Tensor) error {
-		win := make([]*tensor.Tensor, len(in))
-		for i, t := range in {
-			win[i] = t
-			if t != nil && isHalf(t.DType) && wide[i].DType == tensor.Float {
-				win[i] = castTo(t, tensor.Float)
+	makeKernel := build.kernelMaker()
+	narrowed := func() Kernel {
+		kernel := makeKernel()
+		return func(rc *RunContext, in, out []*tensor.Tensor) error {
+			win := make([]*tensor.Tensor, len(in))
+			for i, t := range in {
+				win[i] = t
+				if t != nil && isHalf(t.DType) && wide[i].DType == tensor.Float {
+					win[i] = castTo(threads, t, tensor.Float)
+				}
 			}
-		}
-		wout := make([]*tensor.Tensor, len(out))
-		for i, t := range out {
-			wout[i] = t
-			if t != nil && narrow[i] {
-				wout[i] = tensor.New(tensor.Float, t.Shape...)
+			wout := make([]*tensor.Tensor, len(out))
+			for i, t := range out {
+				wout[i] = t
+				if t != nil && narrow[i] {
+					wout[i] = tensor.New(tensor.Float, t.Shape...)
+				}
 			}
-		}
-		if err := kernel(rc, win, wout); err != nil {
-			return err
-		}
-		for i, t := range out {
-			if t != nil && narrow[i] {
-				castInto(wout[i], t)
+			if err := kernel(rc, win, wout); err != nil {
+				return err
 			}
+			for i, t := range out {
+				if t != nil && narrow[i] {
+					castInto(threads, wout[i], t)
+				}
+			}
+			return nil
 		}
-		return nil
 	}
-	return &Build{Outputs: outs, Kernel: wrapped, Views: build.Views, MACs: build.MACs}
+	return &Build{Outputs: outs, Prepare: narrowed, Views: build.Views, MACs: build.MACs}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/fcconv/fcconv/internal/gemm"
+	"github.com/fcconv/fcconv/internal/workers"
 	"github.com/fcconv/fcconv/tensor"
 )
 
@@ -31,6 +32,7 @@ type convShape struct {
 	macs         int64
 	hasBias      bool
 	weightsConst bool
+	threads      int // goroutines the kernel may use (Options.Threads)
 	// act, when not nil, is applied to each block of the output as soon as it is computed, while
 	// it is in cache, instead of by a separate activation node.
 	act *Activation
@@ -44,7 +46,7 @@ func convCheck(n *Node, x, w Info) (*convShape, error) {
 	if len(w.Shape) != len(x.Shape) {
 		return nil, fmt.Errorf("weight W has shape %v; it needs the rank of X %v", w.Shape, x.Shape)
 	}
-	s := &convShape{batch: x.Shape[0], cin: x.Shape[1], cout: w.Shape[0], group: int(n.AttrInt("group", 1))}
+	s := &convShape{batch: x.Shape[0], cin: x.Shape[1], cout: w.Shape[0], group: int(n.AttrInt("group", 1)), threads: n.Threads}
 	if s.group < 1 || s.cin%s.group != 0 || s.cout%s.group != 0 {
 		return nil, fmt.Errorf("group %d must divide the %d input channels and the %d output channels", s.group, s.cin, s.cout)
 	}
@@ -86,20 +88,25 @@ func buildConv(n *Node, in []Info) (*Build, error) {
 		}
 		s.hasBias = true
 	}
-	p := newConvPlan(s, in[1].Const, n.ShapesOnly, n.Fused)
+	weights, act := in[1].Const, n.Fused
 	return &Build{
 		Outputs:      []Info{{DType: tensor.Float, Shape: s.outputShape}},
 		MACs:         s.macs,
-		AppliesFused: n.Fused != nil,
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var bias []float32
-			if len(ins) > 2 && ins[2] != nil {
-				bias = ins[2].F32
-			}
-			p.run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
-			return nil
-		},
+		AppliesFused: act != nil,
+		Prepare:      func() Kernel { return convKernel(newConvPlan(s, weights, act).run) },
 	}, nil
+}
+
+// convKernel is the kernel of Conv and ConvTranspose: Y = run(X, W, B), B optional.
+func convKernel(run func(x, w, bias, y []float32)) Kernel {
+	return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+		var bias []float32
+		if len(ins) > 2 && ins[2] != nil {
+			bias = ins[2].F32
+		}
+		run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
+		return nil
+	}
 }
 
 // convPlan is a compiled float convolution.
@@ -122,7 +129,7 @@ type convPlan struct {
 // of a typical layer fit the 1 MiB L2 cache together.
 const convColumnBudget = 64 << 10
 
-func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Activation) *convPlan {
+func newConvPlan(s *convShape, weights *tensor.Tensor, act *Activation) *convPlan {
 	s.act = act
 	w := s.win
 	p := &convPlan{convShape: s, kdim: s.cinG * w.kernelSize()}
@@ -137,7 +144,7 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Act
 		}
 	}
 	if p.fullyConnected {
-		if weights != nil && s.batch > 1 && !shapesOnly {
+		if weights != nil && s.batch > 1 {
 			p.packedFC = make([]*gemm.PackedB, s.group)
 			for g := range p.packedFC {
 				p.packedFC[g] = gemm.PackB(true, p.kdim, s.coutG, weights.F32[g*s.coutG*p.kdim:], p.kdim)
@@ -158,13 +165,13 @@ func newConvPlan(s *convShape, weights *tensor.Tensor, shapesOnly bool, act *Act
 	}
 	if !p.pointwise && p.wide == nil {
 		// Blocks of whole 32-column register tiles, at least 64 wide so each GEMM call has some work.
-		p.blockCols = convBalancedBlockCols(outSize, min(outSize, max(64, convColumnBudget/p.kdim/32*32)), s.batch*s.group)
+		p.blockCols = s.balancedBlockCols(outSize, min(outSize, max(64, convColumnBudget/p.kdim/32*32)), s.batch*s.group)
 		p.scratch = newNNScratch(p.kdim * p.blockCols)
 	} else if outSize > 1024 {
 		// Blocks spread the work over the goroutines, each output block in cache.
-		p.blockCols = convBalancedBlockCols(outSize, 512, s.batch*s.group)
+		p.blockCols = s.balancedBlockCols(outSize, 512, s.batch*s.group)
 	}
-	if weights != nil && !shapesOnly && outSize > 1 {
+	if weights != nil && outSize > 1 {
 		p.packed = make([]*gemm.PackedA, s.group)
 		for g := range p.packed {
 			p.packed[g] = gemm.PackA(false, s.coutG, p.kdim, weights.F32[g*s.coutG*p.kdim:], p.kdim)
@@ -196,20 +203,20 @@ func (p *convPlan) run(x, w, bias, y []float32) {
 	}
 	outSize := p.win.outSize()
 	blocks := (outSize + p.blockCols - 1) / p.blockCols
-	convTasks(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int, serial bool) {
+	p.tasks(p.batch*p.group*blocks, p.coutG*p.kdim*p.blockCols, func(task int, serial bool) {
 		blk := task % blocks
 		img, g := task/blocks/p.group, task/blocks%p.group
 		p.runBlock(x, w, bias, y, img, g, blk*p.blockCols, min(outSize, (blk+1)*p.blockCols), serial)
 	})
 }
 
-// convBalancedBlockCols returns the width of the column blocks of cols columns, at most
+// balancedBlockCols returns the width of the column blocks of cols columns, at most
 // blockCols, so that the GEMM tasks (a block times otherTasks images or groups) share the
 // goroutines evenly when they are few: 3 equal tasks on 2 goroutines would leave one idle for
 // a third of the time. A single task is left whole, for the GEMM to split its rows: split by
 // columns, each goroutine would read all the weights.
-func convBalancedBlockCols(cols, blockCols, otherTasks int) int {
-	threads := nnThreads()
+func (s *convShape) balancedBlockCols(cols, blockCols, otherTasks int) int {
+	threads := s.threads
 	blocks := (cols + blockCols - 1) / blockCols
 	tasks := blocks * otherTasks
 	if tasks < threads || tasks%threads == 0 || tasks >= 4*threads {
@@ -223,14 +230,14 @@ func convBalancedBlockCols(cols, blockCols, otherTasks int) int {
 	return min(blockCols, ((cols+blocks-1)/blocks+15)/16*16)
 }
 
-// convTasks runs the GEMM tasks of a conv on all cores one of two ways: with a task per
+// tasks runs the GEMM tasks of a conv on all cores one of two ways: with a task per
 // goroutine or more, in parallel, each task's GEMM on its own goroutine alone (serial true);
 // otherwise one after another, each GEMM split over the goroutines by the gemm package. Nesting
 // both would start goroutines for every task and cut each product into narrow, unevenly sized
-// pieces. convBalancedBlockCols sizes the blocks so the tasks share the goroutines evenly.
-func convTasks(tasks, workPerTask int, body func(task int, serial bool)) {
-	if tasks >= nnThreads() {
-		nnParallel(tasks, workPerTask, func(task int) { body(task, true) })
+// pieces. balancedBlockCols sizes the blocks so the tasks share the goroutines evenly.
+func (s *convShape) tasks(tasks, workPerTask int, body func(task int, serial bool)) {
+	if tasks >= s.threads {
+		workers.For(s.threads, tasks, workPerTask, func(task int) { body(task, true) })
 		return
 	}
 	for task := range tasks {
@@ -242,15 +249,20 @@ func convTasks(tasks, workPerTask int, body func(task int, serial bool)) {
 // when serial, then applies ep (see blockEpilogue), which needs packed weights.
 func (p *convPlan) multiply(serial bool, g, n int, w, cols []float32, ldCols int, beta float32, res []float32, ldRes int, ep *gemm.Epilogue) {
 	if p.packed != nil {
-		gemm.SgemmPackedAEpilogue(serial, p.packed[g], n, cols, ldCols, false, beta, res, ldRes, ep)
+		gemm.SgemmPackedAEpilogue(p.gemmThreads(serial), p.packed[g], n, cols, ldCols, false, beta, res, ldRes, ep)
 		return
 	}
 	wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
+	gemm.Sgemm(p.gemmThreads(serial), false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
+}
+
+// gemmThreads is the thread count of a GEMM call: one for a task that already has a goroutine
+// of its own (serial), else all of the kernel's.
+func (s *convShape) gemmThreads(serial bool) int {
 	if serial {
-		gemm.SgemmSerial(false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
-	} else {
-		gemm.Sgemm(false, false, p.coutG, n, p.kdim, wg, p.kdim, cols, ldCols, beta, res, ldRes)
+		return 1
 	}
+	return s.threads
 }
 
 // blockEpilogue returns the bias and clamp activation of group g as a GEMM epilogue, which
@@ -286,11 +298,11 @@ func (p *convPlan) runFullyConnected(x, w, bias, y []float32) {
 	for g := 0; g < p.group; g++ {
 		xg, yg := x[g*p.kdim:], y[g*p.coutG:]
 		if p.packedFC != nil {
-			gemm.SgemmPackedB(p.batch, xg, rowLen, false, p.packedFC[g], beta, yg, p.cout)
+			gemm.SgemmPackedB(p.threads, p.batch, xg, rowLen, false, p.packedFC[g], beta, yg, p.cout)
 			continue
 		}
 		wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
-		gemm.Sgemm(false, true, p.batch, p.coutG, p.kdim, xg, rowLen, wg, p.kdim, beta, yg, p.cout)
+		gemm.Sgemm(p.threads, false, true, p.batch, p.coutG, p.kdim, xg, rowLen, wg, p.kdim, beta, yg, p.cout)
 	}
 	p.activate(y[:p.batch*p.cout])
 }
@@ -316,7 +328,7 @@ func (p *convPlan) runBlock(x, w, bias, y []float32, img, g, j0, j1 int, serial 
 		// One output position: y[m] = W[m,:]·col, a row vector times W transposed, which the GEMM
 		// runs as dot products without packing anything.
 		wg := w[g*p.coutG*p.kdim : (g+1)*p.coutG*p.kdim]
-		gemm.Sgemm(false, true, 1, p.coutG, p.kdim, cols, p.kdim, wg, p.kdim, 0, yg, p.coutG)
+		gemm.Sgemm(p.threads, false, true, 1, p.coutG, p.kdim, cols, p.kdim, wg, p.kdim, 0, yg, p.coutG)
 		if bias != nil {
 			for m := range p.coutG {
 				yg[m] += bias[g*p.coutG+m]

@@ -9,7 +9,10 @@ package engine
 // kernel computes in one pass with no per-row overhead. The garbage columns of the wide output are
 // dropped when it is compacted into the real plane.
 
-import "unsafe"
+import (
+	"github.com/fcconv/fcconv/internal/workers"
+	"unsafe"
+)
 
 // depthwisePlan is a depthwise conv over 1-D or 2-D inputs.
 type depthwisePlan struct {
@@ -44,9 +47,9 @@ func (p *depthwisePlan) run(x, w, bias, y []float32) {
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, len(p.tapOffsets)
 	planes := p.batch * p.cin
 	// Small planes go several to a task, so the per-task costs (scratch, scheduling) are spread.
-	perTask := max(1, min(planes, nnMinParallelWork/max(1, p.mult*outSize*taps)))
+	perTask := max(1, min(planes, workers.MinParallelWork/max(1, p.mult*outSize*taps)))
 	tasks := (planes + perTask - 1) / perTask
-	nnParallel(tasks, perTask*p.mult*outSize*taps, func(task int) {
+	workers.For(p.threads, tasks, perTask*p.mult*outSize*taps, func(task int) {
 		buf := p.scratch.get()
 		defer p.scratch.put(buf)
 		phased, wide := (*buf)[:p.chanStride+depthwiseSlack], (*buf)[p.chanStride+depthwiseSlack:]

@@ -15,7 +15,10 @@ package engine
 // A layer is compiled once into a descriptor (per output row, the taps that read a real input
 // row: tap index, input byte offset, mask offset); the kernel walks it plane after plane.
 
-import "unsafe"
+import (
+	"github.com/fcconv/fcconv/internal/workers"
+	"unsafe"
+)
 
 // dwDirectDesc is what the assembly kernels read; its field order and sizes are part of their ABI
 // (see ops_conv_depthwise_amd64.s).
@@ -214,9 +217,9 @@ func (d *depthwiseDirect) plane(x, y, k []float32, bias float32) {
 func (p *depthwisePlan) runDirect(x, w, bias, y []float32) {
 	inSize, outSize, taps := p.h*p.w, p.oh*p.ow, len(p.tapOffsets)
 	planes := p.batch * p.cout
-	perTask := max(1, min(planes, nnMinParallelWork/max(1, outSize*taps)))
+	perTask := max(1, min(planes, workers.MinParallelWork/max(1, outSize*taps)))
 	tasks := (planes + perTask - 1) / perTask
-	nnParallel(tasks, perTask*outSize*taps, func(task int) {
+	workers.For(p.threads, tasks, perTask*outSize*taps, func(task int) {
 		lo, hi := task*perTask, min(planes, (task+1)*perTask)
 		for plane := lo; plane < hi; plane++ {
 			img, oc := plane/p.cout, plane%p.cout

@@ -18,7 +18,6 @@ type convConfig struct {
 	padBegin, padEnd        []int
 	autoPad                 string
 	bias, constW            bool
-	shapesOnly              bool
 }
 
 func (c convConfig) String() string {
@@ -108,7 +107,7 @@ func runConvConfig(t *testing.T, r *rand.Rand, c convConfig) {
 	if b != nil {
 		inputs = append(inputs, b)
 	}
-	outs, build, err := nnRun(nnCase{op: "Conv", attrs: attrs, inputs: inputs, constant: []bool{false, c.constW, c.constW}, shapesOnly: c.shapesOnly})
+	outs, build, err := nnRun(nnCase{op: "Conv", attrs: attrs, inputs: inputs, constant: []bool{false, c.constW, c.constW}})
 	if err != nil {
 		t.Fatalf("%v: %v", c, err)
 	}
@@ -126,7 +125,6 @@ func TestConvRandomConfigs(t *testing.T) {
 	for iter := 0; iter < 400; iter++ {
 		rank := 1 + r.Intn(3)
 		c := convConfig{batch: 1 + r.Intn(2), autoPad: autoPads[r.Intn(len(autoPads))], bias: r.Intn(2) == 0, constW: r.Intn(3) > 0}
-		c.shapesOnly = c.constW && r.Intn(4) == 0
 		switch r.Intn(4) {
 		case 0: // depthwise, maybe with a channel multiplier
 			c.group = 1 + r.Intn(6)

@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/fcconv/fcconv/internal/gemm"
+import (
+	"github.com/fcconv/fcconv/internal/gemm"
+	"github.com/fcconv/fcconv/internal/workers"
+)
 
 // 1-D and 2-D convolutions skip im2col's gathering. The input is zero-padded and split into
 // stride phases: phase (py, px) of a channel holds padded rows py, py+sh, ... and columns px,
@@ -89,7 +92,7 @@ func newConvWide(p *convPlan) *convWide {
 		return nil
 	}
 	c.needsCopy = !c.isPlainInput()
-	c.blockCols = convBalancedBlockCols(c.wideCols, min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32)), p.group)
+	c.blockCols = c.balancedBlockCols(c.wideCols, min(c.wideCols, max(64, convColumnBudget/p.kdim/32*32)), p.group)
 	if c.needsCopy {
 		c.phased = newNNScratch(p.cin * c.chanStride)
 	}
@@ -119,14 +122,14 @@ func (c *convWide) runImage(x, w, bias, y []float32) {
 		buf := c.phased.get()
 		defer c.phased.put(buf)
 		phased = *buf
-		nnParallelRange(c.cin, max(1, nnMinParallelWork/c.chanStride), func(lo, hi int) {
+		workers.ForRange(c.threads, c.cin, workers.Grain(c.chanStride), func(lo, hi int) {
 			for ch := lo; ch < hi; ch++ {
 				c.splitChannel(phased[ch*c.chanStride:(ch+1)*c.chanStride], x[ch*inSize:(ch+1)*inSize])
 			}
 		})
 	}
 	blocks := (c.wideCols + c.blockCols - 1) / c.blockCols
-	convTasks(c.group*blocks, c.coutG*c.kdim*c.blockCols, func(task int, serial bool) {
+	c.tasks(c.group*blocks, c.coutG*c.kdim*c.blockCols, func(task int, serial bool) {
 		g, blk := task/blocks, task%blocks
 		j0 := blk * c.blockCols
 		c.runBlock(phased[g*c.cinG*c.chanStride:(g+1)*c.cinG*c.chanStride], w, bias, y, g, j0, min(c.wideCols, j0+c.blockCols), serial)
@@ -219,7 +222,7 @@ func (c *convWide) multiplyWide(serial bool, phased, w []float32, g, j0, nb int,
 	case c.packed != nil:
 		// The GEMM packs the column matrix's rows straight from the phase planes into its panels,
 		// skipping the copy into a column matrix.
-		gemm.SgemmPackedAGatherEpilogue(c.packed[g], nb, phased[j0:], c.rowStarts, beta, res, ldRes, serial, ep)
+		gemm.SgemmPackedAGatherEpilogue(c.gemmThreads(serial), c.packed[g], nb, phased[j0:], c.rowStarts, beta, res, ldRes, ep)
 	default:
 		colBuf := c.colBlocks.get()
 		defer c.colBlocks.put(colBuf)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 
 	"github.com/fcconv/fcconv/internal/gemm"
 	"github.com/fcconv/fcconv/tensor"
@@ -24,6 +25,7 @@ type convTransposePlan struct {
 	rows                    int       // coutG * taps
 	packed                  []*gemm.PackedA
 	cols                    *nnScratch
+	threads                 int // goroutines the kernel may use
 }
 
 func buildConvTranspose(n *Node, in []Info) (*Build, error) {
@@ -41,7 +43,7 @@ func buildConvTranspose(n *Node, in []Info) (*Build, error) {
 	if len(x) < 3 || len(w) != len(x) {
 		return nil, fmt.Errorf("X %v and W %v must be [N, C, spatial...] and [C, M/group, kernel...] of the same rank", x, w)
 	}
-	p := &convTransposePlan{batch: x[0], cin: x[1], group: int(n.AttrInt("group", 1))}
+	p := &convTransposePlan{batch: x[0], cin: x[1], group: int(n.AttrInt("group", 1)), threads: n.Threads}
 	if p.group < 1 || p.cin%p.group != 0 || w[0] != p.cin {
 		return nil, fmt.Errorf("W %v must have the %d input channels of X first, and group %d must divide them", w, p.cin, p.group)
 	}
@@ -56,26 +58,27 @@ func buildConvTranspose(n *Node, in []Info) (*Build, error) {
 	if nnOptional(in, 2) && (len(in[2].Shape) != 1 || in[2].Shape[0] != p.cout) {
 		return nil, fmt.Errorf("bias B has shape %v; it needs [%d]", in[2].Shape, p.cout)
 	}
-	if c := in[1].Const; c != nil && !n.ShapesOnly {
-		p.packed = make([]*gemm.PackedA, p.group)
-		for g := range p.packed {
-			p.packed[g] = gemm.PackA(true, p.rows, p.cinG, c.F32[g*p.cinG*p.rows:], p.rows)
-		}
-	}
-	p.cols = newNNScratch(p.rows * win.outSize())
 	outShape := append([]int{p.batch, p.cout}, win.in...)
+	weights := in[1].Const
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
 		MACs:    int64(p.batch) * int64(p.cin) * int64(win.outSize()) * int64(p.rows),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var bias []float32
-			if len(ins) > 2 && ins[2] != nil {
-				bias = ins[2].F32
-			}
-			p.run(ins[0].F32, ins[1].F32, bias, outs[0].F32)
-			return nil
+		Prepare: func() Kernel {
+			p.prepare(weights)
+			return convKernel(p.run)
 		},
 	}, nil
+}
+
+// prepare packs constant weights (nil when W is computed at run time) and sizes the scratch.
+func (p *convTransposePlan) prepare(weights *tensor.Tensor) {
+	if weights != nil {
+		p.packed = make([]*gemm.PackedA, p.group)
+		for g := range p.packed {
+			p.packed[g] = gemm.PackA(true, p.rows, p.cinG, weights.F32[g*p.cinG*p.rows:], p.rows)
+		}
+	}
+	p.cols = newNNScratch(p.rows * p.win.outSize())
 }
 
 // convTransposeWindow sizes the output and returns the window of the forward convolution that
@@ -154,14 +157,14 @@ func (p *convTransposePlan) run(x, w, bias, y []float32) {
 		for g := 0; g < p.group; g++ {
 			xg := x[(img*p.cin+g*p.cinG)*inSize : (img*p.cin+(g+1)*p.cinG)*inSize]
 			if p.packed != nil {
-				gemm.SgemmPackedA(p.packed[g], inSize, xg, inSize, false, 0, col, inSize)
+				gemm.SgemmPackedA(p.threads, p.packed[g], inSize, xg, inSize, false, 0, col, inSize)
 			} else {
 				wg := w[g*p.cinG*p.rows : (g+1)*p.cinG*p.rows]
-				gemm.Sgemm(true, false, p.rows, inSize, p.cinG, wg, p.rows, xg, inSize, 0, col, inSize)
+				gemm.Sgemm(p.threads, true, false, p.rows, inSize, p.cinG, wg, p.rows, xg, inSize, 0, col, inSize)
 			}
 			yg := y[(img*p.cout+g*p.coutG)*outSize : (img*p.cout+(g+1)*p.coutG)*outSize]
 			taps := p.win.kernelSize()
-			nnParallelRange(p.coutG, max(1, nnMinParallelWork/(taps*inSize)), func(lo, hi int) {
+			workers.ForRange(p.threads, p.coutG, workers.Grain(taps*inSize), func(lo, hi int) {
 				for m := lo; m < hi; m++ {
 					plane := yg[m*outSize : (m+1)*outSize]
 					var b float32

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -48,6 +49,18 @@ var numericTypes = []tensor.DType{tensor.Float, tensor.Double, tensor.Int64, ten
 // operandShapes returns the shapes of the two inputs of a binary op as broadcasting sees them. Before
 // opset 7 the second input only broadcast with attribute broadcast=1, aligned at attribute axis
 // (default: its trailing dims); padding it with trailing 1s expresses that as numpy broadcasting.
+// twoNumbers checks the inputs of a binary op: two, of one number type, which it returns.
+func twoNumbers(n *Node, in []Info) (tensor.DType, error) {
+	if err := needInputs(n, in, 2, 2); err != nil {
+		return 0, err
+	}
+	dt, err := sameTypes(n, in, 0, 1)
+	if err != nil {
+		return 0, err
+	}
+	return dt, typeIn(n, dt, "the input", numericTypes...)
+}
+
 func operandShapes(n *Node, a, b Info) ([]int, []int) {
 	if n.Opset >= 7 || n.AttrInt("broadcast", 0) == 0 || n.Attr("axis") == nil {
 		return a.Shape, b.Shape
@@ -77,14 +90,8 @@ const (
 
 func buildArith(op arithOp) Builder {
 	return func(n *Node, in []Info) (*Build, error) {
-		if err := needInputs(n, in, 2, 2); err != nil {
-			return nil, err
-		}
-		dt, err := sameTypes(n, in, 0, 1)
+		dt, err := twoNumbers(n, in)
 		if err != nil {
-			return nil, err
-		}
-		if err := typeIn(n, dt, "the input", numericTypes...); err != nil {
 			return nil, err
 		}
 		aShape, bShape := operandShapes(n, in[0], in[1])
@@ -92,7 +99,7 @@ func buildArith(op arithOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		return &Build{Outputs: []Info{{DType: dt, Shape: out}}, Kernel: arithKernel(dt, op, p)}, nil
 	}
 }
@@ -307,14 +314,14 @@ func buildVariadic(op arithOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		v := &variadic{op: op, count: len(in), plans: make([]*walkPlan, len(in))}
+		v := &variadic{op: op, count: len(in), plans: make([]*walkPlan, len(in)), threads: n.Threads}
 		if len(in) >= 2 {
 			if pair, _ := broadcastShapes(shapes[0], shapes[1]); tensor.SameShape(pair, out) {
-				v.pair = newBcastPlan(out, shapes[0], shapes[1])
+				v.pair = newBcastPlan(n.Threads, out, shapes[0], shapes[1])
 			}
 		}
 		for i := 1; i < len(in); i++ {
-			v.plans[i] = newBcastPlan(out, out, shapes[i])
+			v.plans[i] = newBcastPlan(n.Threads, out, out, shapes[i])
 		}
 		return &Build{Outputs: []Info{{DType: dt, Shape: out}}, Kernel: v.kernel(dt)}, nil
 	}
@@ -323,10 +330,11 @@ func buildVariadic(op arithOp) Builder {
 // variadic folds the inputs into the output one at a time: out = op(in0, in1) (or in0 broadcast
 // when the first two do not span the output shape), then out = op(out, in_k).
 type variadic struct {
-	op    arithOp
-	count int
-	pair  *walkPlan   // plan for op(in0, in1) when they broadcast to the output shape
-	plans []*walkPlan // plans[k]: op(out, in_k)
+	op      arithOp
+	count   int
+	pair    *walkPlan   // plan for op(in0, in1) when they broadcast to the output shape
+	plans   []*walkPlan // plans[k]: op(out, in_k)
+	threads int
 }
 
 func (v *variadic) kernel(dt tensor.DType) Kernel {
@@ -356,7 +364,7 @@ func variadicKernel[T number](v *variadic) Kernel {
 			applyBinary(v.pair, dataOf[T](in[0]), dataOf[T](in[1]), o, rows)
 			next = 2
 		} else {
-			expandInto(in[0], out[0])
+			expandInto(v.threads, in[0], out[0])
 		}
 		for k := next; k < len(in); k++ {
 			applyBinary(v.plans[k], o, dataOf[T](in[k]), o, rows)
@@ -394,10 +402,10 @@ func buildPow(n *Node, in []Info) (*Build, error) {
 	outputs := []Info{{DType: base.DType, Shape: out}}
 	if base.DType == tensor.Float && exp.Const != nil && exp.Const.Len() == 1 && tensor.SameShape(out, base.Shape) {
 		if f := powBySpecialExponent(exp.Const.At(0)); f != nil {
-			return &Build{Outputs: outputs, Kernel: unaryF32Kernel(f, 2)}, nil
+			return &Build{Outputs: outputs, Kernel: unaryF32Kernel(f, 2, n.Threads)}, nil
 		}
 	}
-	p := newBcastPlan(out, aShape, bShape)
+	p := newBcastPlan(n.Threads, out, aShape, bShape)
 	if base.DType == tensor.Float && exp.DType == tensor.Float {
 		return &Build{Outputs: outputs, Kernel: binaryKernel(p, rowsOf(func(a, b float32) float32 {
 			return float32(math.Pow(float64(a), float64(b)))
@@ -407,10 +415,10 @@ func buildPow(n *Node, in []Info) (*Build, error) {
 	pow64 := binaryKernel(p, rowsOf(math.Pow))
 	return &Build{Outputs: outputs, Kernel: func(rc *RunContext, in, out []*tensor.Tensor) error {
 		wide := tensor.New(tensor.Double, out[0].Shape...)
-		if err := pow64(rc, []*tensor.Tensor{castTo(in[0], tensor.Double), castTo(in[1], tensor.Double)}, []*tensor.Tensor{wide}); err != nil {
+		if err := pow64(rc, []*tensor.Tensor{castTo(n.Threads, in[0], tensor.Double), castTo(n.Threads, in[1], tensor.Double)}, []*tensor.Tensor{wide}); err != nil {
 			return err
 		}
-		castInto(wide, out[0])
+		castInto(n.Threads, wide, out[0])
 		return nil
 	}}, nil
 }
@@ -475,7 +483,7 @@ func buildCompare(op cmpOp) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		var k Kernel
 		switch dt {
 		case tensor.Bool:
@@ -526,7 +534,7 @@ func buildLogic(f func(a, b bool) bool) Builder {
 		if err != nil {
 			return nil, err
 		}
-		p := newBcastPlan(out, aShape, bShape)
+		p := newBcastPlan(n.Threads, out, aShape, bShape)
 		return &Build{Outputs: []Info{{DType: tensor.Bool, Shape: out}}, Kernel: binaryKernel(p, rowsOf(f))}, nil
 	}
 }
@@ -570,7 +578,7 @@ func buildWhere(n *Node, in []Info) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newBcastPlan(out, in[0].Shape, in[1].Shape, in[2].Shape)
+	p := newBcastPlan(n.Threads, out, in[0].Shape, in[1].Shape, in[2].Shape)
 	return &Build{
 		Outputs: []Info{{DType: dt, Shape: out}},
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
@@ -624,14 +632,8 @@ func whereWords[W word](p *walkPlan, cond []bool, x, y, out []W) {
 // buildPRelu builds PRelu: x where x >= 0, else slope*x, with slope broadcast to x's shape
 // (unidirectional broadcasting from opset 7).
 func buildPRelu(n *Node, in []Info) (*Build, error) {
-	if err := needInputs(n, in, 2, 2); err != nil {
-		return nil, err
-	}
-	dt, err := sameTypes(n, in, 0, 1)
+	dt, err := twoNumbers(n, in)
 	if err != nil {
-		return nil, err
-	}
-	if err := typeIn(n, dt, "the input", numericTypes...); err != nil {
 		return nil, err
 	}
 	x, slope := in[0].Shape, in[1].Shape
@@ -645,7 +647,7 @@ func buildPRelu(n *Node, in []Info) (*Build, error) {
 	if !broadcastsTo(slope, x) {
 		return nil, fmt.Errorf("the slope of PRelu has shape %v, which does not broadcast to the input's shape %v (the slope aligns with the input's trailing dims; a per-channel slope for NCHW input needs shape [C,1,1])", slope, x)
 	}
-	p := newBcastPlan(x, x, slope)
+	p := newBcastPlan(n.Threads, x, x, slope)
 	var k Kernel
 	switch dt {
 	case tensor.Float:
@@ -711,17 +713,17 @@ func buildClip(n *Node, in []Info) (*Build, error) {
 	var k Kernel
 	switch dt {
 	case tensor.Float:
-		k = clipKernel[float32](c)
+		k = clipKernel[float32](c, n.Threads)
 	case tensor.Double:
-		k = clipKernel[float64](c)
+		k = clipKernel[float64](c, n.Threads)
 	case tensor.Int64:
-		k = clipKernel[int64](c)
+		k = clipKernel[int64](c, n.Threads)
 	case tensor.Int32:
-		k = clipKernel[int32](c)
+		k = clipKernel[int32](c, n.Threads)
 	case tensor.Int8:
-		k = clipKernel[int8](c)
+		k = clipKernel[int8](c, n.Threads)
 	case tensor.Uint8:
-		k = clipKernel[uint8](c)
+		k = clipKernel[uint8](c, n.Threads)
 	}
 	return &Build{Outputs: []Info{{DType: dt, Shape: cloneShape(in[0].Shape)}}, Kernel: k}, nil
 }
@@ -729,7 +731,7 @@ func buildClip(n *Node, in []Info) (*Build, error) {
 // clipBounds are the attribute bounds (opset < 11); ±Inf means none.
 type clipBounds struct{ lo, hi float64 }
 
-func clipKernel[T number](c clipBounds) Kernel {
+func clipKernel[T number](c clipBounds, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		lo, hi := boundOf[T](c.lo), boundOf[T](c.hi)
 		if len(in) > 1 && in[1] != nil {
@@ -741,10 +743,10 @@ func clipKernel[T number](c clipBounds) Kernel {
 		src, dst := dataOf[T](in[0]), dataOf[T](out[0])
 		if s, ok := any(src).([]float32); ok {
 			d, l, h := any(dst).([]float32), any(lo).(float32), any(hi).(float32)
-			parallelFor(len(s), 1, func(a, b int) { vec.clip(d[a:b], s[a:b], l, h) })
+			workers.ForRange(threads, len(s), workers.Grain(1), func(a, b int) { vec.clip(d[a:b], s[a:b], l, h) })
 			return nil
 		}
-		parallelFor(len(src), 1, func(a, b int) {
+		workers.ForRange(threads, len(src), workers.Grain(1), func(a, b int) {
 			d := dst[a:b]
 			for i, v := range src[a:b] {
 				d[i] = min(max(v, lo), hi) // NaN stays NaN, as in numpy.clip
@@ -775,22 +777,17 @@ type unaryOp struct {
 	cost int // rough cost per element relative to an add, to decide when to go parallel
 }
 
+// The float32 loops below pass their function to mapSlice as a literal, which the compiler inlines
+// into the loop; a function value (as mapFloat32 takes) would cost a call per element, four to
+// five times the time of a cheap op such as Abs.
 var unaryOps = map[string]unaryOp{
 	"Neg": {
-		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = -v
-			}
-		},
+		f32: func(dst, src []float32) { mapSlice(dst, src, func(v float32) float32 { return -v }) },
 		f64: func(x float64) float64 { return -x }, ints: func(x int64) int64 { return -x }, cost: 1,
 	},
 	"Abs": {
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.Abs(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.Abs(float64(v))) })
 		},
 		f64: math.Abs, ints: func(x int64) int64 { return max(x, -x) }, cost: 1,
 	},
@@ -798,22 +795,14 @@ var unaryOps = map[string]unaryOp{
 		f32: func(dst, src []float32) { vec.relu(dst, src) },
 		f64: func(x float64) float64 { return max(x, 0) }, ints: func(x int64) int64 { return max(x, 0) }, cost: 1,
 	},
-	"Sqrt": {
+	"Sqrt": { // correctly rounded: float64 has room to spare
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.Sqrt(float64(v))) // correctly rounded: float64 has room to spare
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.Sqrt(float64(v))) })
 		},
 		f64: math.Sqrt, cost: 2,
 	},
 	"Reciprocal": {
-		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = 1 / v
-			}
-		},
+		f32: func(dst, src []float32) { mapSlice(dst, src, func(v float32) float32 { return 1 / v }) },
 		f64: func(x float64) float64 { return 1 / x }, cost: 2,
 	},
 	"Exp": {
@@ -822,20 +811,12 @@ var unaryOps = map[string]unaryOp{
 	},
 	"Log": {
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.Log(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.Log(float64(v))) })
 		},
 		f64: math.Log, cost: 8,
 	},
 	"Erf": {
-		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = erf32(v)
-			}
-		},
+		f32: func(dst, src []float32) { mapSlice(dst, src, erf32) },
 		f64: math.Erf, cost: 8,
 	},
 	"Tanh": {
@@ -848,37 +829,25 @@ var unaryOps = map[string]unaryOp{
 	},
 	"Softplus": {
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(softplus64(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(softplus64(float64(v))) })
 		},
 		f64: softplus64, cost: 10,
 	},
 	"Floor": {
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.Floor(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.Floor(float64(v))) })
 		},
 		f64: math.Floor, cost: 1,
 	},
 	"Ceil": {
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.Ceil(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.Ceil(float64(v))) })
 		},
 		f64: math.Ceil, cost: 1,
 	},
 	"Round": { // half to even, as ONNX specifies
 		f32: func(dst, src []float32) {
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = float32(math.RoundToEven(float64(v)))
-			}
+			mapSlice(dst, src, func(v float32) float32 { return float32(math.RoundToEven(float64(v))) })
 		},
 		f64: math.RoundToEven, cost: 1,
 	},
@@ -947,10 +916,16 @@ func hardSigmoidOp(alpha, beta float32, timesX bool) unaryOp {
 // mapFloat32 makes the float32 loop of a function computed in float64.
 func mapFloat32(f func(float64) float64) func(dst, src []float32) {
 	return func(dst, src []float32) {
-		dst = dst[:len(src)]
-		for i, v := range src {
-			dst[i] = float32(f(float64(v)))
-		}
+		mapSlice(dst, src, func(v float32) float32 { return float32(f(float64(v))) })
+	}
+}
+
+// mapSlice sets dst[i] = f(src[i]): the one loop of the unary ops. Called with a function literal,
+// it inlines into a loop with f's body inside.
+func mapSlice[S, D any](dst []D, src []S, f func(S) D) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = f(v)
 	}
 }
 
@@ -976,17 +951,15 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 	var k Kernel
 	switch dt := x.DType; {
 	case dt == tensor.Float:
-		k = unaryF32Kernel(op.f32, op.cost)
+		k = unaryF32Kernel(op.f32, op.cost, n.Threads)
 	case dt == tensor.Double:
 		k = mapKernel(op.f64)
 	case op.ints != nil && (dt == tensor.Int64 || dt == tensor.Int32 || dt == tensor.Int8 || dt == tensor.Uint8):
 		k = func(_ *RunContext, in, out []*tensor.Tensor) error {
-			wide := castTo(in[0], tensor.Int64)
+			wide := castTo(n.Threads, in[0], tensor.Int64)
 			res := tensor.New(tensor.Int64, wide.Shape...)
-			for i, v := range wide.I64 {
-				res.I64[i] = op.ints(v)
-			}
-			castInto(res, out[0])
+			mapSlice(res.I64, wide.I64, op.ints)
+			castInto(n.Threads, res, out[0])
 			return nil
 		}
 	default:
@@ -1000,20 +973,17 @@ func unaryBuild(n *Node, x Info, op unaryOp) (*Build, error) {
 }
 
 // unaryF32Kernel runs a float32 loop over the input, split across goroutines when large.
-func unaryF32Kernel(f func(dst, src []float32), cost int) Kernel {
+func unaryF32Kernel(f func(dst, src []float32), cost, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		src, dst := dataOf[float32](in[0]), dataOf[float32](out[0])
-		parallelFor(len(src), cost, func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
+		workers.ForRange(threads, len(src), workers.Grain(cost), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
 		return nil
 	}
 }
 
 func mapKernel(f func(float64) float64) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
-		src, dst := dataOf[float64](in[0]), dataOf[float64](out[0])
-		for i, v := range src {
-			dst[i] = f(v)
-		}
+		mapSlice(dataOf[float64](out[0]), dataOf[float64](in[0]), f)
 		return nil
 	}
 }

@@ -29,6 +29,7 @@ type lstmShape struct {
 	clip                      float32
 	inputForget               bool
 	acts                      [][3]lstmActivation // per direction: f, g, h
+	threads                   int                 // goroutines the GEMMs may use
 }
 
 func buildLSTM(n *Node, in []Info) (*Build, error) {
@@ -75,7 +76,7 @@ func buildLSTM(n *Node, in []Info) (*Build, error) {
 }
 
 func lstmCheck(n *Node, in []Info) (*lstmShape, error) {
-	s := &lstmShape{layout: int(n.AttrInt("layout", 0)), hidden: int(n.AttrInt("hidden_size", 0))}
+	s := &lstmShape{layout: int(n.AttrInt("layout", 0)), hidden: int(n.AttrInt("hidden_size", 0)), threads: n.Threads}
 	x, w, r := in[0].Shape, in[1].Shape, in[2].Shape
 	if len(x) != 3 {
 		return nil, fmt.Errorf("X has shape %v; it needs [seq, batch, input] (or [batch, seq, input] with layout 1)", x)
@@ -276,7 +277,7 @@ func (s *lstmShape) direction(d int, reverse bool, x, w, r, bias, peep, hPrev, c
 	gates4 := 4 * h
 	// Input projections of every step at once, with both biases folded in.
 	proj := make([]float32, s.seq*batch*gates4)
-	gemm.Sgemm(false, true, s.seq*batch, gates4, s.input, x, s.input, w, s.input, 0, proj, gates4)
+	gemm.Sgemm(s.threads, false, true, s.seq*batch, gates4, s.input, x, s.input, w, s.input, 0, proj, gates4)
 	if bias != nil {
 		for row := 0; row < s.seq*batch; row++ {
 			g := proj[row*gates4 : (row+1)*gates4]
@@ -293,7 +294,7 @@ func (s *lstmShape) direction(d int, reverse bool, x, w, r, bias, peep, hPrev, c
 			t = s.seq - 1 - step
 		}
 		copy(gates, proj[t*batch*gates4:(t+1)*batch*gates4])
-		gemm.Sgemm(false, true, batch, gates4, h, hPrev, h, r, h, 1, gates, gates4)
+		gemm.Sgemm(s.threads, false, true, batch, gates4, h, hPrev, h, r, h, 1, gates, gates4)
 		for bi := 0; bi < batch; bi++ {
 			out := y[((t*s.dirs+d)*batch+bi)*h : ((t*s.dirs+d)*batch+bi+1)*h]
 			// Steps past this sequence's length are skipped (in reverse: before it starts).

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 
 	"github.com/fcconv/fcconv/internal/gemm"
 	"github.com/fcconv/fcconv/tensor"
@@ -53,31 +54,40 @@ func buildGemm(n *Node, in []Info) (*Build, error) {
 			return nil, fmt.Errorf("C has shape %v, which does not broadcast to [%d %d]", in[2].Shape, m, cols)
 		}
 	}
-	g := &gemmPlan{transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, beta: beta, hasC: hasC && beta != 0}
-	if b := in[1].Const; b != nil && m > 1 && !n.ShapesOnly {
-		// Fold alpha into the packed copy of B so the kernel needs no extra scaling pass.
-		data := b.F32
-		if alpha != 1 {
-			data = make([]float32, len(b.F32))
-			for i, v := range b.F32 {
-				data[i] = alpha * v
-			}
-			g.alphaFolded = true
-		}
-		g.packedB = gemm.PackB(transB, k, cols, data, in[1].Shape[1])
-	}
+	g := &gemmPlan{transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, beta: beta, hasC: hasC && beta != 0, threads: n.Threads}
+	b := in[1]
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: []int{m, cols}}},
 		MACs:    int64(m) * int64(cols) * int64(k),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			var c *tensor.Tensor
-			if len(ins) > 2 {
-				c = ins[2]
+		Prepare: func() Kernel {
+			g.packConstB(b)
+			return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+				var c *tensor.Tensor
+				if len(ins) > 2 {
+					c = ins[2]
+				}
+				g.run(ins[0], ins[1], c, outs[0].F32)
+				return nil
 			}
-			g.run(ins[0], ins[1], c, outs[0].F32)
-			return nil
 		},
 	}, nil
+}
+
+// packConstB packs B once when it is a constant and A has more than one row, with alpha folded
+// into the packed copy so the kernel needs no extra scaling pass.
+func (g *gemmPlan) packConstB(b Info) {
+	if b.Const == nil || g.m <= 1 {
+		return
+	}
+	data := b.Const.F32
+	if g.alpha != 1 {
+		data = make([]float32, len(data))
+		for i, v := range b.Const.F32 {
+			data[i] = g.alpha * v
+		}
+		g.alphaFolded = true
+	}
+	g.packedB = gemm.PackB(g.transB, g.k, g.n, data, b.Shape[1])
 }
 
 // gemmBroadcastsTo reports whether shape broadcasts unidirectionally to [m, n].
@@ -100,6 +110,7 @@ type gemmPlan struct {
 	hasC           bool // C is given and beta != 0
 	packedB        *gemm.PackedB
 	alphaFolded    bool // packedB holds alpha * B
+	threads        int  // goroutines the GEMM may use
 }
 
 func (g *gemmPlan) run(a, b, c *tensor.Tensor, y []float32) {
@@ -113,9 +124,9 @@ func (g *gemmPlan) run(a, b, c *tensor.Tensor, y []float32) {
 		gbeta = 0 // Y = alpha*A*B first, then beta*C is added in the same pass as the scaling
 	}
 	if g.packedB != nil {
-		gemm.SgemmPackedB(g.m, a.F32, a.Shape[1], g.transA, g.packedB, gbeta, y, g.n)
+		gemm.SgemmPackedB(g.threads, g.m, a.F32, a.Shape[1], g.transA, g.packedB, gbeta, y, g.n)
 	} else {
-		gemm.Sgemm(g.transA, g.transB, g.m, g.n, g.k, a.F32, a.Shape[1], b.F32, b.Shape[1], gbeta, y, g.n)
+		gemm.Sgemm(g.threads, g.transA, g.transB, g.m, g.n, g.k, a.F32, a.Shape[1], b.F32, b.Shape[1], gbeta, y, g.n)
 	}
 	if scaleAfter {
 		for i := range y {
@@ -185,15 +196,19 @@ func buildMatMul(n *Node, in []Info) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b := in[1].Const; b != nil && len(in[1].Shape) <= 2 && p.batchCount*p.m > 1 && !n.ShapesOnly {
-		p.packedB = gemm.PackB(false, p.k, p.n, b.F32, p.n)
-	}
+	p.threads = n.Threads
+	b := in[1]
 	return &Build{
 		Outputs: []Info{{DType: tensor.Float, Shape: p.outShape}},
 		MACs:    int64(p.batchCount) * int64(p.m) * int64(p.n) * int64(p.k),
-		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
-			p.run(ins[0].F32, ins[1].F32, outs[0].F32)
-			return nil
+		Prepare: func() Kernel {
+			if b.Const != nil && len(b.Shape) <= 2 && p.batchCount*p.m > 1 {
+				p.packedB = gemm.PackB(false, p.k, p.n, b.Const.F32, p.n) // once, for every run
+			}
+			return func(_ *RunContext, ins, outs []*tensor.Tensor) error {
+				p.run(ins[0].F32, ins[1].F32, outs[0].F32)
+				return nil
+			}
 		},
 	}, nil
 }
@@ -208,6 +223,7 @@ type matMulPlan struct {
 	// flat: B has no batch dims, so all of A's rows form one matrix and one GEMM does everything.
 	flat    bool
 	packedB *gemm.PackedB
+	threads int // goroutines the GEMMs may use
 }
 
 func newMatMulPlan(aShape, bShape []int) (*matMulPlan, error) {
@@ -263,19 +279,19 @@ func (p *matMulPlan) run(a, b, y []float32) {
 	if p.flat {
 		rows := p.batchCount * p.m
 		if p.packedB != nil {
-			gemm.SgemmPackedB(rows, a, p.k, false, p.packedB, 0, y, p.n)
+			gemm.SgemmPackedB(p.threads, rows, a, p.k, false, p.packedB, 0, y, p.n)
 		} else {
-			gemm.Sgemm(false, false, rows, p.n, p.k, a, p.k, b, p.n, 0, y, p.n)
+			gemm.Sgemm(p.threads, false, false, rows, p.n, p.k, a, p.k, b, p.n, 0, y, p.n)
 		}
 		return
 	}
 	aSize, bSize, ySize := p.m*p.k, p.k*p.n, p.m*p.n
 	one := func(i int) {
 		ai, bi := p.batchOffsets(i)
-		gemm.Sgemm(false, false, p.m, p.n, p.k, a[ai*aSize:(ai+1)*aSize], p.k, b[bi*bSize:(bi+1)*bSize], p.n, 0, y[i*ySize:(i+1)*ySize], p.n)
+		gemm.Sgemm(p.threads, false, false, p.m, p.n, p.k, a[ai*aSize:(ai+1)*aSize], p.k, b[bi*bSize:(bi+1)*bSize], p.n, 0, y[i*ySize:(i+1)*ySize], p.n)
 	}
-	if p.m*p.n*p.k < 1<<16 {
-		nnParallel(p.batchCount, p.m*p.n*p.k, one) // small products: spread the batch over the goroutines
+	if p.m*p.n*p.k < workers.MinParallelWork {
+		workers.For(p.threads, p.batchCount, p.m*p.n*p.k, one) // small products: spread the batch over the goroutines
 		return
 	}
 	for i := 0; i < p.batchCount; i++ {

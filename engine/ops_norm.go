@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -68,7 +69,7 @@ func buildBatchNormalization(n *Node, in []Info) (*Build, error) {
 			scale, bias, mean, variance := ins[1].F32, ins[2].F32, ins[3].F32, ins[4].F32
 			if training {
 				m, v := batchNormStatistics(ins[0].F32, batch, channels, inner)
-				batchNormApply(ins[0].F32, outs[0].F32, batch, paramLen, inner/(paramLen/channels), scale, bias, m, v, epsilon)
+				batchNormApply(n.Threads, ins[0].F32, outs[0].F32, batch, paramLen, inner/(paramLen/channels), scale, bias, m, v, epsilon)
 				for i, out := range outs[1:] {
 					if out == nil {
 						continue
@@ -87,7 +88,7 @@ func buildBatchNormalization(n *Node, in []Info) (*Build, error) {
 			for i := range m {
 				m[i], v[i] = float64(mean[i]), float64(variance[i])
 			}
-			batchNormApply(ins[0].F32, outs[0].F32, batch, paramLen, inner/(paramLen/channels), scale, bias, m, v, epsilon)
+			batchNormApply(n.Threads, ins[0].F32, outs[0].F32, batch, paramLen, inner/(paramLen/channels), scale, bias, m, v, epsilon)
 			return nil
 		},
 	}, nil
@@ -95,13 +96,13 @@ func buildBatchNormalization(n *Node, in []Info) (*Build, error) {
 
 // batchNormApply computes y = x*a + b with a = scale/sqrt(var+eps), b = B - mean*a, for
 // parameters that each cover `run` contiguous elements of every image.
-func batchNormApply(x, y []float32, batch, params, run int, scale, bias []float32, mean, variance []float64, epsilon float64) {
+func batchNormApply(threads int, x, y []float32, batch, params, run int, scale, bias []float32, mean, variance []float64, epsilon float64) {
 	a, b := make([]float32, params), make([]float32, params)
 	for i := range a {
 		s := float64(scale[i]) / math.Sqrt(variance[i]+epsilon)
 		a[i], b[i] = float32(s), float32(float64(bias[i])-mean[i]*s)
 	}
-	nnParallelRange(batch*params, max(1, 16384/max(run, 1)), func(lo, hi int) {
+	workers.ForRange(threads, batch*params, max(1, 16384/max(run, 1)), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p := i % params
 			src, dst := x[i*run:(i+1)*run], y[i*run:(i+1)*run]
@@ -187,7 +188,7 @@ func buildLayerNormalization(n *Node, in []Info) (*Build, error) {
 				invStdOut = outs[2].F32
 			}
 			xs, ys := ins[0].F32, outs[0].F32
-			nnParallelRange(rows, max(1, 16384/max(size, 1)), func(lo, hi int) {
+			workers.ForRange(n.Threads, rows, max(1, 16384/max(size, 1)), func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					mean, invStd := normRow(xs[r*size:(r+1)*size], ys[r*size:(r+1)*size], scale, bias, epsilon)
 					if meanOut != nil {
@@ -292,7 +293,7 @@ func buildInstanceNormalization(n *Node, in []Info) (*Build, error) {
 		Outputs: []Info{{DType: tensor.Float, Shape: x}},
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
 			xs, ys, scale, bias := ins[0].F32, outs[0].F32, ins[1].F32, ins[2].F32
-			nnParallelRange(planes, max(1, 16384/max(size, 1)), func(lo, hi int) {
+			workers.ForRange(n.Threads, planes, max(1, 16384/max(size, 1)), func(lo, hi int) {
 				one, b := make([]float32, size), make([]float32, size)
 				for p := lo; p < hi; p++ {
 					c := p % channels

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -92,6 +93,7 @@ type poolPlan struct {
 	spatial []int
 	outSp   []int
 	axes    []*poolAxis
+	threads int // goroutines the kernel may use
 }
 
 // poolRun applies the passes; pass reduces src [outer, inLen, inner] into dst [outer, outLen, inner].
@@ -117,7 +119,7 @@ func poolRun[T poolNumber](p *poolPlan, x, y []T, pass func(dst, src []T, outer,
 			dst = make([]T, p.planes*tensor.NumElements(shape))
 		}
 		src := cur
-		nnParallelRange(outer, max(1, 32768/max(1, ax.inLen*inner)), func(lo, hi int) {
+		workers.ForRange(p.threads, outer, max(1, 32768/max(1, ax.inLen*inner)), func(lo, hi int) {
 			pass(dst[lo*ax.outLen*inner:hi*ax.outLen*inner], src[lo*ax.inLen*inner:hi*ax.inLen*inner], hi-lo, inner, ax)
 		})
 		cur = dst
@@ -160,7 +162,7 @@ func poolMax2D[T poolNumber](p *poolPlan, x, y []T) {
 	ah, aw := poolAxes2D(p)
 	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
 	lowest := poolLowest[T]()
-	nnParallelRange(p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
+	workers.ForRange(p.threads, p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
 		rowMax := make([]T, aw.inLen)
 		for pl := lo; pl < hi; pl++ {
 			plane := x[pl*inSize : (pl+1)*inSize]
@@ -212,7 +214,7 @@ func poolMax2DS2(p *poolPlan, x, y []float32) {
 	inSize, outSize := ah.inLen*w, oh*ow
 	lowest := float32(math.Inf(-1))
 	flat := 2*ow == w
-	nnParallelRange(p.planes, max(1, nnMinParallelWork/inSize), func(lo, hi int) {
+	workers.ForRange(p.threads, p.planes, workers.Grain(inSize), func(lo, hi int) {
 		v := make([]float32, oh*w)
 		edge := func(out, row []float32, ox int) {
 			m := lowest
@@ -295,7 +297,7 @@ func (p *poolPlan) same3x3() bool {
 func poolMax3x3Same(p *poolPlan, x, y []float32) {
 	h, w := p.axes[0].inLen, p.axes[1].inLen
 	n := h * w
-	nnParallelRange(p.planes, max(1, nnMinParallelWork/n), func(lo, hi int) {
+	workers.ForRange(p.threads, p.planes, workers.Grain(n), func(lo, hi int) {
 		rowMax := make([]float32, n)
 		for pl := lo; pl < hi; pl++ {
 			in, out := x[pl*n:(pl+1)*n], y[pl*n:(pl+1)*n]
@@ -383,7 +385,7 @@ func poolMaxRow[T poolNumber](out, row []T, aw *poolAxis, lowest T) {
 func poolAverage2D(p *poolPlan, x, y []float32) {
 	ah, aw := poolAxes2D(p)
 	inSize, outSize := ah.inLen*aw.inLen, ah.outLen*aw.outLen
-	nnParallelRange(p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
+	workers.ForRange(p.threads, p.planes, max(1, 32768/max(inSize, 1)), func(lo, hi int) {
 		rowSum := make([]float32, aw.inLen)
 		for pl := lo; pl < hi; pl++ {
 			plane := x[pl*inSize : (pl+1)*inSize]
@@ -499,7 +501,7 @@ func poolCheck(n *Node, x Info, ceil bool) (*nnWindow, *poolPlan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &poolPlan{planes: x.Shape[0] * x.Shape[1], spatial: w.in, outSp: w.out}
+	p := &poolPlan{planes: x.Shape[0] * x.Shape[1], spatial: w.in, outSp: w.out, threads: n.Threads}
 	return w, p, nil
 }
 
@@ -671,7 +673,7 @@ func buildGlobalAveragePool(n *Node, in []Info) (*Build, error) {
 		Outputs: []Info{{DType: tensor.Float, Shape: outShape}},
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
 			x, y := ins[0].F32, outs[0].F32
-			nnParallelRange(len(y), max(1, 16384/max(plane, 1)), func(lo, hi int) {
+			workers.ForRange(n.Threads, len(y), max(1, 16384/max(plane, 1)), func(lo, hi int) {
 				for c := lo; c < hi; c++ {
 					y[c] = nnSum(x[c*plane:(c+1)*plane]) / float32(plane)
 				}

@@ -126,7 +126,7 @@ func buildQuantizeLinear(n *Node, in []Info) (*Build, error) {
 	return &Build{
 		Outputs: []Info{{DType: qt, Shape: cloneShape(x.Shape)}},
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
-			xs := castTo(in[0], tensor.Float).F32
+			xs := castTo(n.Threads, in[0], tensor.Float).F32
 			zero := zeroPoints(in, 2)
 			lo, hi := quantRange(out[0].DType)
 			q := make([]int32, len(xs))

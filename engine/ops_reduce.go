@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -88,7 +89,7 @@ func buildReduce(op reduceOp) Builder {
 		plan := planReduction(x.Shape, reduced)
 		return &Build{
 			Outputs: []Info{{DType: x.DType, Shape: out}},
-			Kernel:  reduceKernel(x.DType, op, plan, count),
+			Kernel:  reduceKernel(x.DType, op, plan, count, n.Threads),
 		}, nil
 	}
 }
@@ -133,25 +134,25 @@ func planReduction(shape []int, reduced []bool) []reduceStep {
 	return steps
 }
 
-func reduceKernel(dt tensor.DType, op reduceOp, steps []reduceStep, count int) Kernel {
+func reduceKernel(dt tensor.DType, op reduceOp, steps []reduceStep, count, threads int) Kernel {
 	switch dt {
 	case tensor.Float:
-		return reduceKernelOf[float32](op, steps, count)
+		return reduceKernelOf[float32](op, steps, count, threads)
 	case tensor.Double:
-		return reduceKernelOf[float64](op, steps, count)
+		return reduceKernelOf[float64](op, steps, count, threads)
 	case tensor.Int64:
-		return reduceKernelOf[int64](op, steps, count)
+		return reduceKernelOf[int64](op, steps, count, threads)
 	case tensor.Int32:
-		return reduceKernelOf[int32](op, steps, count)
+		return reduceKernelOf[int32](op, steps, count, threads)
 	case tensor.Int8:
-		return reduceKernelOf[int8](op, steps, count)
+		return reduceKernelOf[int8](op, steps, count, threads)
 	case tensor.Uint8:
-		return reduceKernelOf[uint8](op, steps, count)
+		return reduceKernelOf[uint8](op, steps, count, threads)
 	}
 	panic(fmt.Sprintf("engine: no reduction on %v", dt))
 }
 
-func reduceKernelOf[T number](op reduceOp, steps []reduceStep, count int) Kernel {
+func reduceKernelOf[T number](op reduceOp, steps []reduceStep, count, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		src, dst := dataOf[T](in[0]), dataOf[T](out[0])
 		if len(steps) == 0 { // nothing to reduce (e.g. all reduced dims have size 1)
@@ -162,7 +163,7 @@ func reduceKernelOf[T number](op reduceOp, steps []reduceStep, count int) Kernel
 			if i < len(steps)-1 {
 				target = make([]T, st.outer*st.inner)
 			}
-			reduceBlock(src, target, st, op)
+			reduceBlock(threads, src, target, st, op)
 			src = target
 		}
 		if op == redMean {
@@ -182,9 +183,9 @@ func reduceKernelOf[T number](op reduceOp, steps []reduceStep, count int) Kernel
 }
 
 // reduceBlock reduces src, seen as [outer, r, inner], into dst [outer, inner].
-func reduceBlock[T number](src, dst []T, st reduceStep, op reduceOp) {
+func reduceBlock[T number](threads int, src, dst []T, st reduceStep, op reduceOp) {
 	if st.inner == 1 {
-		parallelFor(st.outer, st.r, func(lo, hi int) {
+		workers.ForRange(threads, st.outer, workers.Grain(st.r), func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				dst[o] = foldRun(src[o*st.r:(o+1)*st.r], op)
 			}
@@ -195,7 +196,7 @@ func reduceBlock[T number](src, dst []T, st reduceStep, op reduceOp) {
 	const block = 256
 	blocks := (st.inner + block - 1) / block
 	combine := arithRows[T](combineOp(op)).vv
-	parallelFor(st.outer*blocks, st.r*block, func(lo, hi int) {
+	workers.ForRange(threads, st.outer*blocks, workers.Grain(st.r*block), func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			o, c0 := u/blocks, (u%blocks)*block
 			c1 := min(c0+block, st.inner)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 	"sync"
 
@@ -39,6 +40,7 @@ type resizeParams struct {
 	antialias       bool
 	legacyNearest   bool // Resize-10 and Upsample: floor when upsampling, ceil when downsampling
 	extrapolationOn bool
+	threads         int // goroutines the kernel may use
 }
 
 func buildUpsample(n *Node, in []Info) (*Build, error) {
@@ -64,7 +66,7 @@ func buildUpsample(n *Node, in []Info) (*Build, error) {
 	if mode == "bilinear" {
 		mode = "linear"
 	}
-	p := resizeParams{mode: mode, coordMode: "asymmetric", legacyNearest: true}
+	p := resizeParams{mode: mode, coordMode: "asymmetric", legacyNearest: true, threads: n.Threads}
 	return resizeBuild(x, scales, nil, nil, p)
 }
 
@@ -75,6 +77,7 @@ func buildResize(n *Node, in []Info) (*Build, error) {
 	x := in[0]
 	rank := len(x.Shape)
 	p := resizeParams{
+		threads:       n.Threads,
 		mode:          n.AttrString("mode", "nearest"),
 		coordMode:     n.AttrString("coordinate_transformation_mode", "half_pixel"),
 		nearestMode:   n.AttrString("nearest_mode", "round_prefer_floor"),
@@ -255,7 +258,7 @@ func resizeBuild(x Info, scales []float64, sizes []int, roi []float64, p resizeP
 		}
 		axes[d] = ax
 	}
-	plan := &resizePlan{inShape: x.Shape, outShape: outShape, axes: axes, extrapolation: p.extrapolation}
+	plan := &resizePlan{inShape: x.Shape, outShape: outShape, axes: axes, extrapolation: p.extrapolation, threads: p.threads}
 	return &Build{
 		Outputs: []Info{{DType: x.DType, Shape: outShape}},
 		Kernel: func(_ *RunContext, ins, outs []*tensor.Tensor) error {
@@ -408,6 +411,7 @@ type resizePlan struct {
 	inShape, outShape []int
 	axes              []*resizeAxis
 	extrapolation     float32
+	threads           int // goroutines the passes may use
 	// intermediates holds *[]T buffers for the results of all passes but the last: two halves
 	// used in turn, kept between runs.
 	intermediates sync.Pool
@@ -485,7 +489,7 @@ func resizeApply[T any](p *resizePlan, x, y []T, pass func(dst, src []T, outer, 
 			half = 1 - half
 		}
 		src := cur
-		nnParallelRange(outer, max(1, 16384/max(1, ax.outLen*inner)), func(lo, hi int) {
+		workers.ForRange(p.threads, outer, max(1, 16384/max(1, ax.outLen*inner)), func(lo, hi int) {
 			pass(dst[lo*ax.outLen*inner:hi*ax.outLen*inner], src[lo*ax.inLen*inner:hi*ax.inLen*inner], hi-lo, inner, ax)
 		})
 		cur = dst

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/tensor"
@@ -89,7 +90,7 @@ func buildDropout(n *Node, in []Info) (*Build, error) {
 		for i := range ones.B {
 			ones.B[i] = true
 		}
-		castInto(ones, out[1])
+		castInto(n.Threads, ones, out[1])
 		return nil
 	}
 	return b, nil
@@ -299,7 +300,7 @@ func buildTranspose(n *Node, in []Info) (*Build, error) {
 		out[i] = x.Shape[a]
 		strides[i] = inStrides[a]
 	}
-	p := newStridedPlan(out, nil, strides)
+	p := newStridedPlan(n.Threads, out, nil, strides)
 	if len(p.dims) == 0 && p.innerStep[0] <= 1 { // the permutation keeps the layout: a view
 		return viewBuild(x, out), nil
 	}
@@ -360,7 +361,7 @@ func tiledTranspose[W word](p *walkPlan, src, dst []W) {
 	rows, cols, step := p.dims[last], p.inner, p.innerStep[0]
 	rowTiles := (rows + tile - 1) / tile
 	blocks := p.total / (rows * cols)
-	parallelFor(blocks*rowTiles, tile*cols, func(lo, hi int) {
+	workers.ForRange(p.threads, blocks*rowTiles, workers.Grain(tile*cols), func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			block, r0 := u/rowTiles, (u%rowTiles)*tile
 			base := p.origin[0]
@@ -435,7 +436,7 @@ func buildConcat(n *Node, in []Info) (*Build, error) {
 			if outer == 1 {
 				// One contiguous block per input (channels of a batch-1 NCHW tensor): one memmove
 				// each, with a large output split into byte ranges, one per core.
-				nnParallelRange(len(dst), concatParallelBytes, func(lo, hi int) {
+				workers.ForRange(n.Threads, len(dst), concatParallelBytes, func(lo, hi int) {
 					at := 0
 					for _, t := range in {
 						src := bytesOf(t)
@@ -606,7 +607,7 @@ func buildSlice(n *Node, in []Info) (*Build, error) {
 	if tensor.NumElements(out) == 0 {
 		origin = 0
 	}
-	p := newStridedPlan(out, []int{origin}, walk)
+	p := newStridedPlan(n.Threads, out, []int{origin}, walk)
 	return &Build{Outputs: []Info{{DType: x.DType, Shape: out}}, Kernel: gatherKernel(p)}, nil
 }
 
@@ -711,7 +712,7 @@ func buildGather(n *Node, in []Info) (*Build, error) {
 			}
 			src, dst := bytesOf(in[0]), bytesOf(out[0])
 			rows := outer * len(picks)
-			parallelFor(rows, inner, func(lo, hi int) {
+			workers.ForRange(n.Threads, rows, workers.Grain(inner), func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					o, j := r/len(picks), r%len(picks)
 					from := (o*dim + picks[j]) * inner
@@ -807,7 +808,7 @@ func buildExpand(n *Node, in []Info) (*Build, error) {
 	return &Build{
 		Outputs: []Info{{DType: x.DType, Shape: out}},
 		Kernel: func(_ *RunContext, in, out []*tensor.Tensor) error {
-			expandInto(in[0], out[0])
+			expandInto(n.Threads, in[0], out[0])
 			return nil
 		},
 	}, nil

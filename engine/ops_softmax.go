@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/fcconv/fcconv/internal/workers"
 	"math"
 
 	"github.com/fcconv/fcconv/tensor"
@@ -37,9 +38,9 @@ func buildSoftmax(logOutput bool) Builder {
 		}
 		var k Kernel
 		if x.DType == tensor.Float {
-			k = softmaxKernel[float32](s, logOutput)
+			k = softmaxKernel[float32](s, logOutput, n.Threads)
 		} else {
-			k = softmaxKernel[float64](s, logOutput)
+			k = softmaxKernel[float64](s, logOutput, n.Threads)
 		}
 		return &Build{Outputs: []Info{{DType: x.DType, Shape: cloneShape(x.Shape)}}, Kernel: k}, nil
 	}
@@ -63,14 +64,14 @@ func softmaxAxes(n *Node, shape []int) (softmaxShape, error) {
 	return softmaxShape{outer: tensor.NumElements(shape[:axis]), r: shape[axis], inner: tensor.NumElements(shape[axis+1:])}, nil
 }
 
-func softmaxKernel[T float](s softmaxShape, logOutput bool) Kernel {
+func softmaxKernel[T float](s softmaxShape, logOutput bool, threads int) Kernel {
 	return func(_ *RunContext, in, out []*tensor.Tensor) error {
 		x, y := dataOf[T](in[0]), dataOf[T](out[0])
 		block := s.r * s.inner
 		if block == 0 {
 			return nil
 		}
-		parallelFor(s.outer, block*8, func(lo, hi int) {
+		workers.ForRange(threads, s.outer, workers.Grain(block*8), func(lo, hi int) {
 			if s.inner == 1 {
 				for o := lo; o < hi; o++ {
 					softmaxRow(x[o*block:(o+1)*block], y[o*block:(o+1)*block], logOutput)

@@ -60,15 +60,13 @@ func benchShape(b *testing.B, m, n, k int, transB bool) {
 						saved := active
 						active = kern
 						defer func() { active = saved }()
-						SetThreads(threads)
-						defer SetThreads(0)
-						run := func() { Sgemm(false, s.transB, s.m, s.n, s.k, a, s.k, bm, ldb, 0, c, s.n) }
+						run := func() { Sgemm(threads, false, s.transB, s.m, s.n, s.k, a, s.k, bm, ldb, 0, c, s.n) }
 						if packed && s.m == 1 {
 							pb := PackB(s.transB, s.k, s.n, bm, ldb)
-							run = func() { SgemmPackedB(s.m, a, s.k, false, pb, 0, c, s.n) }
+							run = func() { SgemmPackedB(threads, s.m, a, s.k, false, pb, 0, c, s.n) }
 						} else if packed {
 							pa := PackA(false, s.m, s.k, a, s.k)
-							run = func() { SgemmPackedA(pa, s.n, bm, ldb, s.transB, 0, c, s.n) }
+							run = func() { SgemmPackedA(threads, pa, s.n, bm, ldb, s.transB, 0, c, s.n) }
 						}
 						run()
 						b.ResetTimer()

@@ -6,14 +6,9 @@ import (
 	"github.com/fcconv/fcconv/internal/workers"
 )
 
-// Parallel split thresholds, in multiply-adds (m·n·k).
-const (
-	// Below this a call runs on the calling goroutine: starting and joining
-	// goroutines would cost more than it saves.
-	minParallelWork = 1 << 16
-	// Each extra goroutine must get at least this much work (tens of µs).
-	minWorkPerThread = 1 << 19
-)
+// minWorkPerThread is the least work, in multiply-adds (m·n·k), each goroutine of a split call
+// gets (tens of µs). Below workers.MinParallelWork a call runs on the calling goroutine.
+const minWorkPerThread = 1 << 19
 
 // problem is one C = A·B + beta·C call with checked arguments.
 type problem struct {
@@ -26,7 +21,7 @@ type problem struct {
 	beta    float32
 	c       []float32
 	ldc     int
-	serial  bool      // run on the calling goroutine only
+	threads int       // goroutines the call may use; 1 (or less) runs it on the calling one
 	ep      *Epilogue // applied to C once final, or nil
 }
 
@@ -66,10 +61,10 @@ func scaleRow(c []float32, beta float32) {
 
 // threadCount returns how many goroutines a call of the given work should use.
 func (pr *problem) threadCount(work int) int {
-	if work < minParallelWork || pr.serial {
+	if work < workers.MinParallelWork || pr.threads <= 1 {
 		return 1
 	}
-	return max(1, min(Threads(), work/minWorkPerThread))
+	return max(1, min(pr.threads, work/minWorkPerThread))
 }
 
 // splitRange cuts [0, n) into at most parts contiguous ranges whose

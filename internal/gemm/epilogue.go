@@ -55,14 +55,14 @@ func checkEpilogue(ep *Epilogue, m int) {
 	}
 }
 
-// SgemmPackedAEpilogue is SgemmPackedA (serial: SgemmPackedASerial) followed by ep.
-func SgemmPackedAEpilogue(serial bool, pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int, ep *Epilogue) {
+// SgemmPackedAEpilogue is SgemmPackedA followed by ep.
+func SgemmPackedAEpilogue(threads int, pa *PackedA, n int, b []float32, ldb int, transB bool, beta float32, c []float32, ldc int, ep *Epilogue) {
 	checkEpilogue(ep, pa.m)
-	sgemmPackedA(serial, pa, n, b, ldb, transB, beta, c, ldc, ep)
+	sgemmPackedA(threads, pa, n, b, ldb, transB, beta, c, ldc, ep)
 }
 
 // SgemmPackedAGatherEpilogue is SgemmPackedAGather followed by ep.
-func SgemmPackedAGatherEpilogue(pa *PackedA, n int, b []float32, rows []int, beta float32, c []float32, ldc int, serial bool, ep *Epilogue) {
+func SgemmPackedAGatherEpilogue(threads int, pa *PackedA, n int, b []float32, rows []int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	checkEpilogue(ep, pa.m)
-	sgemmPackedAGather(pa, n, b, rows, beta, c, ldc, serial, ep)
+	sgemmPackedAGather(threads, pa, n, b, rows, beta, c, ldc, ep)
 }

@@ -3,6 +3,7 @@ package gemm
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -27,7 +28,7 @@ func TestEpilogue(t *testing.T) {
 			{7, 17, 600, 0.5, true, -0.5, 0.5},
 		} {
 			for _, gather := range []bool{false, true} {
-				for _, serial := range []bool{false, true} {
+				for _, threads := range []int{runtime.GOMAXPROCS(0), 1} {
 					a := randomMatrix(rng, c.m, c.k, c.k)
 					b := randomMatrix(rng, c.k, c.n, c.n)
 					b[len(b)/2] = float32(math.NaN())
@@ -44,20 +45,16 @@ func TestEpilogue(t *testing.T) {
 						for p := range rows {
 							rows[p] = p * c.n
 						}
-						SgemmPackedAGather(pa, c.n, b, rows, c.beta, want, c.n, serial)
-						SgemmPackedAGatherEpilogue(pa, c.n, b, rows, c.beta, got, c.n, serial, ep)
+						SgemmPackedAGather(threads, pa, c.n, b, rows, c.beta, want, c.n)
+						SgemmPackedAGatherEpilogue(threads, pa, c.n, b, rows, c.beta, got, c.n, ep)
 					} else {
-						if serial {
-							SgemmPackedASerial(pa, c.n, b, c.n, false, c.beta, want, c.n)
-						} else {
-							SgemmPackedA(pa, c.n, b, c.n, false, c.beta, want, c.n)
-						}
-						SgemmPackedAEpilogue(serial, pa, c.n, b, c.n, false, c.beta, got, c.n, ep)
+						SgemmPackedA(threads, pa, c.n, b, c.n, false, c.beta, want, c.n)
+						SgemmPackedAEpilogue(threads, pa, c.n, b, c.n, false, c.beta, got, c.n, ep)
 					}
 					genericEpilogue(want, c.n, c.m, c.n, ep.Bias, ep.Lo, ep.Hi)
 					for i := range want {
 						if !sameFloat(got[i], want[i]) {
-							t.Fatalf("%+v gather=%v serial=%v: C[%d] = %v, want %v", c, gather, serial, i, got[i], want[i])
+							t.Fatalf("%+v gather=%v threads=%d: C[%d] = %v, want %v", c, gather, threads, i, got[i], want[i])
 						}
 					}
 				}

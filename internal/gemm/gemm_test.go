@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -19,12 +20,8 @@ func forEachKernel(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-// withThreads runs f with SetThreads(n), restoring the default afterwards.
-func withThreads(n int, f func()) {
-	SetThreads(n)
-	defer SetThreads(0)
-	f()
-}
+// allThreads is the thread count of the tests that do not choose one: every core.
+var allThreads = runtime.GOMAXPROCS(0)
 
 type shape struct {
 	transA, transB bool
@@ -130,35 +127,35 @@ func sameFloat(x, y float32) bool {
 // api is one way to run a multiply: plain Sgemm or one of the packed forms.
 type api struct {
 	name string
-	run  func(s shape, o operands, c []float32)
+	run  func(threads int, s shape, o operands, c []float32)
 }
 
 var apis = []api{
-	{"Sgemm", func(s shape, o operands, c []float32) {
-		Sgemm(s.transA, s.transB, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, s.beta, c, o.ldc)
+	{"Sgemm", func(threads int, s shape, o operands, c []float32) {
+		Sgemm(threads, s.transA, s.transB, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, s.beta, c, o.ldc)
 	}},
-	{"PackedA", func(s shape, o operands, c []float32) {
+	{"PackedA", func(threads int, s shape, o operands, c []float32) {
 		pa := PackA(s.transA, s.m, s.k, o.a, o.lda)
 		if pa.Rows() != s.m || pa.Cols() != s.k {
 			panic("PackedA dimensions")
 		}
-		SgemmPackedA(pa, s.n, o.b, o.ldb, s.transB, s.beta, c, o.ldc)
+		SgemmPackedA(threads, pa, s.n, o.b, o.ldb, s.transB, s.beta, c, o.ldc)
 	}},
-	{"PackedB", func(s shape, o operands, c []float32) {
+	{"PackedB", func(threads int, s shape, o operands, c []float32) {
 		pb := PackB(s.transB, s.k, s.n, o.b, o.ldb)
 		if pb.Rows() != s.k || pb.Cols() != s.n {
 			panic("PackedB dimensions")
 		}
-		SgemmPackedB(s.m, o.a, o.lda, s.transA, pb, s.beta, c, o.ldc)
+		SgemmPackedB(threads, s.m, o.a, o.lda, s.transA, pb, s.beta, c, o.ldc)
 	}},
 }
 
-func runShape(t *testing.T, rng *rand.Rand, s shape) {
+func runShape(t *testing.T, rng *rand.Rand, s shape, threads int) {
 	t.Helper()
 	o := makeOperands(rng, s)
 	for _, api := range apis {
 		got := append([]float32(nil), o.c...)
-		api.run(s, o, got)
+		api.run(threads, s, o, got)
 		if t.Failed() {
 			return
 		}
@@ -178,7 +175,7 @@ func TestSmallShapes(t *testing.T) {
 				padA: rng.IntN(3), padB: rng.IntN(3), padC: rng.IntN(3),
 				beta: betas[iter%len(betas)],
 			}
-			runShape(t, rng, s)
+			runShape(t, rng, s, allThreads)
 		}
 	})
 }
@@ -191,7 +188,7 @@ func TestEdgeSizes(t *testing.T) {
 			for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 65} {
 				s := shape{m: m, n: n, k: 1 + rng.IntN(20), beta: betas[(m+n)%len(betas)],
 					transA: m%2 == 0, transB: n%2 == 0, padC: 1}
-				runShape(t, rng, s)
+				runShape(t, rng, s, allThreads)
 			}
 		}
 	})
@@ -205,7 +202,7 @@ func TestDegenerate(t *testing.T) {
 			{m: 4, n: 5, k: 0, beta: 0}, {m: 4, n: 5, k: 0, beta: 1}, {m: 4, n: 5, k: 0, beta: 0.5},
 			{m: 1, n: 1, k: 1}, {m: 1, n: 1, k: 1, beta: 1},
 		} {
-			runShape(t, rng, s)
+			runShape(t, rng, s, allThreads)
 		}
 	})
 }
@@ -228,25 +225,12 @@ func TestLargeShapes(t *testing.T) {
 	}
 	forEachKernel(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2, 3} {
-			withThreads(threads, func() {
-				rng := rand.New(rand.NewPCG(7, 8))
-				for _, s := range shapes {
-					runShape(t, rng, s)
-				}
-			})
+			rng := rand.New(rand.NewPCG(7, 8))
+			for _, s := range shapes {
+				runShape(t, rng, s, threads)
+			}
 		}
 	})
-}
-
-func TestThreads(t *testing.T) {
-	withThreads(3, func() {
-		if Threads() != 3 {
-			t.Fatalf("Threads() = %d after SetThreads(3)", Threads())
-		}
-	})
-	if Threads() < 1 {
-		t.Fatalf("default Threads() = %d", Threads())
-	}
 }
 
 func TestKernelName(t *testing.T) {
@@ -264,7 +248,7 @@ func TestShortSlicePanics(t *testing.T) {
 			t.Fatal("no panic for a short A")
 		}
 	}()
-	Sgemm(false, false, 4, 4, 4, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
+	Sgemm(1, false, false, 4, 4, 4, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
 }
 
 // TestSerialMatchesParallel checks the single-goroutine entries give the parallel result bit for
@@ -275,17 +259,13 @@ func TestSerialMatchesParallel(t *testing.T) {
 		o := makeOperands(rng, s)
 		want := make([]float32, s.m*s.n)
 		got := make([]float32, s.m*s.n)
-		withThreads(4, func() {
-			Sgemm(false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, want, s.n)
-			SgemmSerial(false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, got, s.n)
-		})
-		checkSame(t, s, "SgemmSerial", got, want)
+		Sgemm(4, false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, want, s.n)
+		Sgemm(1, false, false, s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, 0, got, s.n)
+		checkSame(t, s, "Sgemm on one thread", got, want)
 		pa := PackA(false, s.m, s.k, o.a, o.lda)
-		withThreads(4, func() {
-			SgemmPackedA(pa, s.n, o.b, o.ldb, false, 0, want, s.n)
-			SgemmPackedASerial(pa, s.n, o.b, o.ldb, false, 0, got, s.n)
-		})
-		checkSame(t, s, "SgemmPackedASerial", got, want)
+		SgemmPackedA(4, pa, s.n, o.b, o.ldb, false, 0, want, s.n)
+		SgemmPackedA(1, pa, s.n, o.b, o.ldb, false, 0, got, s.n)
+		checkSame(t, s, "SgemmPackedA on one thread", got, want)
 	}
 }
 
@@ -313,10 +293,10 @@ func TestSgemmPackedAGather(t *testing.T) {
 			a := randomMatrix(rng, s.m, s.k, s.k)
 			pa := PackA(false, s.m, s.k, a, s.k)
 			want := make([]float32, s.m*s.n)
-			SgemmPackedA(pa, s.n, dense, s.n, false, 0, want, s.n)
-			for _, serial := range []bool{false, true} {
+			SgemmPackedA(allThreads, pa, s.n, dense, s.n, false, 0, want, s.n)
+			for _, threads := range []int{allThreads, 1} {
 				got := make([]float32, s.m*s.n)
-				SgemmPackedAGather(pa, s.n, src, rows, 0, got, s.n, serial)
+				SgemmPackedAGather(threads, pa, s.n, src, rows, 0, got, s.n)
 				if s.n == 1 { // SgemmPackedA takes its matrix-vector route, which sums in another order
 					for i := range want {
 						if math.Abs(float64(got[i]-want[i])) > 1e-5 {

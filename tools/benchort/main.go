@@ -34,8 +34,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: benchort [-runs N] [-rounds R] [-threads T] MODEL.onnx...")
 		os.Exit(2)
 	}
-	runtime.GOMAXPROCS(*threads)
-	gemm.SetThreads(*threads)
+	runtime.GOMAXPROCS(*threads) // the engine's default thread count
 	fmt.Printf("%-22s %10s %10s %7s %12s  %s\n", "model", "engine ms", "ORT ms", "ratio", "max rel err", "kernel "+gemm.Kernel())
 	var ratios []float64
 	for _, path := range flag.Args() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"testing"
 
 	"github.com/fcconv/fcconv/graph"
@@ -24,11 +25,10 @@ type nnCase struct {
 	inputs   []*tensor.Tensor
 	constant []bool
 	outputs  int // number of outputs requested (default 1)
-	// shapesOnly compiles as Options.ShapesOnly does (no packing).
-	shapesOnly bool
 }
 
-// nnRun builds and runs the case, returning its outputs.
+// nnRun builds and runs the case, returning its outputs and its build, whose Kernel is then the
+// kernel it ran.
 func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 	np := &onnxpb.NodeProto{OpType: proto.String(c.op), Attribute: c.attrs}
 	infos := make([]Info, len(c.inputs))
@@ -52,7 +52,7 @@ func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 	if opset == 0 {
 		opset = 13
 	}
-	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset, ShapesOnly: c.shapesOnly}, infos)
+	b, err := builders[c.op](&Node{Node: &graph.Node{Proto: np}, Opset: opset, Threads: runtime.GOMAXPROCS(0)}, infos)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,6 +65,7 @@ func nnRun(c nnCase) ([]*tensor.Tensor, *Build, error) {
 			}
 		}
 	}
+	b.Kernel, b.Prepare = b.kernel(), nil
 	if err := b.Kernel(nil, c.inputs, results); err != nil {
 		return nil, nil, err
 	}
@@ -126,42 +127,5 @@ func nnCheckClose(t *testing.T, what string, got *tensor.Tensor, wantShape []int
 	}
 	if worst > tol*scale {
 		t.Fatalf("%s: max error %g at %d (got %g, want %g), tolerance %g", what, worst, at, got.At(at), want[at], tol*scale)
-	}
-}
-
-func TestNNFill(t *testing.T) {
-	for n := 0; n < 80; n++ {
-		v := make([]float32, n+1)
-		v[n] = -1 // past the filled part: must stay
-		nnFill(v[:n], 2.5)
-		for i := 0; i < n; i++ {
-			if v[i] != 2.5 {
-				t.Fatalf("n=%d: v[%d] = %g", n, i, v[i])
-			}
-		}
-		if v[n] != -1 {
-			t.Fatalf("n=%d: wrote past the end", n)
-		}
-	}
-}
-
-func TestNNEvens(t *testing.T) {
-	src := make([]float32, 80)
-	for i := range src {
-		src[i] = float32(i)
-	}
-	for n := 0; n <= 32; n++ {
-		for srcLen := 2*n - 1; srcLen <= 2*n+1; srcLen++ {
-			if srcLen < 0 {
-				continue
-			}
-			dst := make([]float32, n)
-			done := nnEvensVector(dst, src[:srcLen])
-			for j := 0; j < done; j++ {
-				if dst[j] != float32(2*j) {
-					t.Fatalf("n=%d len=%d: dst[%d] = %g", n, srcLen, j, dst[j])
-				}
-			}
-		}
 	}
 }

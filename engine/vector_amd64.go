@@ -1,3 +1,6 @@
+// This file binds the AVX2 loops of vector_amd64.s: each does a leading multiple of 8 elements
+// and returns how many, leaving the rest to a Go tail (vector.go).
+
 package engine
 
 import "golang.org/x/sys/cpu"

@@ -1,5 +1,7 @@
 //go:build !amd64
 
+// Without amd64 the vector loops do no elements: the Go tails (vector.go) do them all.
+
 package engine
 
 func nnFillVector(v []float32, x float32) int { return 0 }
