@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fcconv/fcconv/internal/atomicfile"
 
@@ -105,6 +106,17 @@ func (m *Model) Save(path string, opts SaveOptions) (err error) {
 	return commit(path, modelTmp, side, protected)
 }
 
+// commitPause is empty except in the kill test's build of fcconv (-ldflags "-X
+// github.com/fcconv/fcconv/graph.commitPause=5ms"), where it holds every save for that long before
+// its first rename and between the data file's rename and the model's, so that kills land there.
+var commitPause string
+
+func pauseForKillTest() {
+	if d, err := time.ParseDuration(commitPause); err == nil {
+		time.Sleep(d)
+	}
+}
+
 // commit renames the written files into place, data first and model last, then removes the data
 // files of earlier saves. It holds the folder's lock throughout, so that two processes saving the
 // same output never remove each other's data between its rename and its model's.
@@ -115,12 +127,14 @@ func commit(path, modelTmp string, side *sideFile, protected protectedSet) error
 		return err
 	}
 	defer unlock()
+	pauseForKillTest()
 	keep := ""
 	if side != nil {
 		if err := side.commit(protected); err != nil {
 			return err
 		}
 		keep = side.path
+		pauseForKillTest()
 	}
 	if err := os.Rename(modelTmp, path); err != nil {
 		return fmt.Errorf("cannot move the new model into place at %s: %v", path, err)
