@@ -26,7 +26,7 @@ func TestSkipExistingRedoesAModelWhoseTestDataIsIncomplete(t *testing.T) {
 	// arrived, one with a test file cut short.
 	writeFiles(t, out, map[string]string{
 		"done/model.onnx": "earlier output", "done/test_data_set_0/input_0.pb": "input",
-		"lost/model.onnx": "earlier output",
+		"lost/model.onnx":  "earlier output",
 		"short/model.onnx": "earlier output", "short/test_data_set_0/input_0.pb": "in",
 	})
 	jobs, _ := Discover([]string{root}, nil, out)
