@@ -6,6 +6,7 @@
 // same NAME removes the temporaries whose writer is gone: written on this host by a PID that no
 // longer runs, or untouched for an hour (a writer on another host, a PID since reused, a system
 // that cannot tell whether a PID runs). A temporary a running process is writing is never removed.
+// Temporaries of earlier fcconv versions (".NAME.tmp" and digits) go when untouched for an hour.
 package atomicfile
 
 import (
@@ -83,41 +84,61 @@ func parseTemp(name string) (host string, pid int, ok bool) {
 	return rest[:k], pid, true
 }
 
+// isLegacyTemp reports whether name is a temporary name of fcconv versions that did not name the
+// writer: ".NAME.tmp" and digits (os.CreateTemp's pattern).
+func isLegacyTemp(name string) bool {
+	i := strings.LastIndex(name, ".tmp")
+	if !strings.HasPrefix(name, ".") || i <= 0 || i+4 == len(name) {
+		return false
+	}
+	for _, r := range name[i+4:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // stale reports whether the temporary file (or folder) at path belongs to a writer that is gone.
 func stale(path, name string) bool {
 	h, pid, ok := parseTemp(name)
 	if !ok {
-		return false
+		return isLegacyTemp(name) && untouchedFor(path, staleAge)
 	}
 	if h == host {
 		if alive, known := processAlive(pid); known && !alive {
 			return true
 		}
 	}
+	return untouchedFor(path, staleAge)
+}
+
+func untouchedFor(path string, age time.Duration) bool {
 	st, err := os.Lstat(path)
-	return err == nil && time.Since(st.ModTime()) > staleAge
+	return err == nil && time.Since(st.ModTime()) > age
 }
 
 // RemoveStale removes the temporary files and folders of path (".NAME.tmp-*" beside it) whose
 // writer is gone. Errors are ignored: a leftover it cannot remove is no reason to fail a save.
 func RemoveStale(path string) {
-	removeStale(filepath.Dir(path), tempPrefix(path))
+	ofPath := "." + filepath.Base(path) + ".tmp" // both naming styles
+	removeStale(filepath.Dir(path), func(name string) bool { return strings.HasPrefix(name, ofPath) })
 }
 
 // RemoveStaleIn removes every stale temporary file and folder directly inside dir, whatever the
 // name it stands for. For folders a program owns (a batch's output folders).
 func RemoveStaleIn(dir string) {
-	removeStale(dir, ".")
+	removeStale(dir, func(string) bool { return true })
 }
 
-func removeStale(dir, prefix string) {
+func removeStale(dir string, consider func(name string) bool) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		full := filepath.Join(dir, e.Name())
-		if strings.HasPrefix(e.Name(), prefix) && stale(full, e.Name()) {
+		if consider(e.Name()) && stale(full, e.Name()) {
 			os.RemoveAll(full)
 		}
 	}
@@ -125,8 +146,8 @@ func removeStale(dir, prefix string) {
 
 // WriteTemp writes a temporary file beside path through write, flushes it to the disk and returns
 // its name; the caller renames it into place (or removes it). On error nothing is left behind.
-func WriteTemp(path string, write func(io.Writer) error) (tmp string, err error) {
-	tmp = TempPath(path)
+func WriteTemp(path string, write func(io.Writer) error) (_ string, err error) {
+	tmp := TempPath(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("cannot write %s: %v", path, err)

@@ -28,3 +28,6 @@ func LockDir(dir string) (unlock func(), err error) {
 	}
 	return func() { unix.Close(fd) }, nil // closing the descriptor releases the lock
 }
+
+// lockable says LockDir really locks here.
+const lockable = true
