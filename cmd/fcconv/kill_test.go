@@ -128,13 +128,17 @@ func temporaries(dir string) []string {
 	return out
 }
 
-// withoutTemporaries is a tree without its temporary files.
+// withoutTemporaries is a tree without its temporary files and the files in temporary folders.
 func withoutTemporaries(files map[string]string) map[string]string {
 	out := map[string]string{}
+next:
 	for rel, sum := range files {
-		if !strings.Contains(rel, "/.") && !atomicfile.IsTemp(filepath.Base(rel)) {
-			out[rel] = sum
+		for _, part := range strings.Split(rel, "/") {
+			if atomicfile.IsTemp(part) {
+				continue next
+			}
 		}
+		out[rel] = sum
 	}
 	return out
 }
