@@ -26,7 +26,7 @@ func OpenReport(path string, appendOnly bool) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{file: f, lock: reportLock{f}}
+	r := &Report{file: f, lock: reportLock{f: f}}
 	if err := r.lock.join(!appendOnly); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)

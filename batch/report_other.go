@@ -8,13 +8,13 @@ import "os"
 // and two processes writing one report are not kept apart beyond each line's single append.
 type reportLock struct{ f *os.File }
 
-func (l reportLock) join(truncate bool) error {
+func (l *reportLock) join(truncate bool) error {
 	if truncate {
 		return l.f.Truncate(0)
 	}
 	return nil
 }
 
-func (l reportLock) line() (unlock func(), err error) {
+func (l *reportLock) line() (unlock func(), err error) {
 	return func() {}, nil
 }

@@ -68,11 +68,11 @@ func (m *Model) Save(path string, opts SaveOptions) (err error) {
 		return err
 	}
 	if p := protected.find(path); p != "" {
-		return fmt.Errorf("refusing to write the model %s over %s, which the model being saved reads its data from", path, p)
+		return fmt.Errorf("refusing to write the model %s over %s, a file the model being saved comes from or reads its data from", path, p)
 	}
 	if opts.DataFile != "" {
 		if p := protected.find(filepath.Join(filepath.Dir(path), opts.DataFile)); p != "" {
-			return fmt.Errorf("refusing to write the data file %s over %s, which the model being saved reads its data from", opts.DataFile, p)
+			return fmt.Errorf("refusing to write the data file %s over %s, a file the model being saved comes from or reads its data from", opts.DataFile, p)
 		}
 	}
 	atomicfile.RemoveStale(path)
@@ -122,11 +122,7 @@ func pauseForKillTest() {
 // same output never remove each other's data between its rename and its model's.
 func commit(path, modelTmp string, side *sideFile, protected protectedSet) error {
 	dir := filepath.Dir(path)
-	unlock, err := atomicfile.LockDir(dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+	defer atomicfile.LockDir(dir)()
 	pauseForKillTest()
 	keep := ""
 	if side != nil {
