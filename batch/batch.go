@@ -32,7 +32,7 @@ const (
 	WouldConvert  Outcome = "would-convert"  // --dry-run: a rewrite applies; nothing written
 	NotEquivalent Outcome = "not-equivalent" // the rewrite changed the outputs; nothing written
 	Failed        Outcome = "failed"         // bad input, unsupported op, I/O error or a bug; nothing written
-	Skipped       Outcome = "skipped"        // --skip-existing: the output is already there and up to date
+	Skipped       Outcome = "skipped"        // --skip-existing: the output is already there, up to date, with its test data
 )
 
 // Outcomes lists every outcome in the order summaries show them.
@@ -64,7 +64,8 @@ type Options struct {
 	AutoInputs bool
 	// Jobs is how many models are converted at once (0: DefaultJobs()).
 	Jobs int
-	// SkipExisting leaves models whose output exists and is not older than the model.
+	// SkipExisting leaves models whose output exists, is not older than the model and has the
+	// model's test data beside it.
 	SkipExisting bool
 	// Observer hears of each model starting and finishing, in completion order (may be nil).
 	Observer Observer
@@ -167,7 +168,8 @@ func processJob(job Job, opts Options) (rec *Record) {
 	defer recoverJob(job, &rec)
 	out := job.OutputPath(opts.OutDir)
 	if opts.SkipExisting && upToDate(job.Source, out) {
-		return &Record{Path: job.Rel, Outcome: Skipped, Reason: "the output exists and is not older than the model",
+		removeStaleTemps(out)
+		return &Record{Path: job.Rel, Outcome: Skipped, Reason: "the output exists, is not older than the model and has its test data",
 			Result: &convert.Result{Model: job.Source, Output: out, Status: convert.Status(Skipped)}}
 	}
 	co := opts.Convert
@@ -180,6 +182,9 @@ func processJob(job Job, opts Options) (rec *Record) {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return failedRecord(job, err)
 		}
+		// The test data goes in before the model: a model in the output folder means its test data
+		// is complete, which is what --skip-existing relies on.
+		co.BeforeCommit = func() error { return copyTestData(job.Source, out) }
 	}
 	res := safeConvert(opts.ConvertFunc, job.Source, co)
 	rec = &Record{Path: job.Rel, Result: res}
@@ -190,29 +195,21 @@ func processJob(job Job, opts Options) (rec *Record) {
 	return rec
 }
 
-// writeAlongside copies an unchanged model into the output folder and the test data next to every
-// written model. A copy that fails turns the model into a failure and removes its output, so that
-// --skip-existing converts it again next time.
+// writeAlongside copies an unchanged model into the output folder, with its external data and
+// test data (a converted model's test data was copied just before the model was renamed into
+// place). A copy that fails turns the model into a failure; the model, copied last, is then not
+// written, so --skip-existing converts it again next time.
 func writeAlongside(job Job, out string, rec *Record) {
-	var err error
-	switch rec.Outcome {
-	case Unchanged, Declined:
-		_, statErr := os.Lstat(out) // a converted model's Save reports this itself, at its rename
-		if err = copyUnchanged(job.Source, out); err == nil {
-			rec.Output, rec.Replaced = out, statErr == nil
-		}
-	case Converted:
-	default:
+	if rec.Outcome != Unchanged && rec.Outcome != Declined {
 		return
 	}
-	if err == nil {
-		err = copyTestData(job.Source, out)
-	}
-	if err != nil {
-		os.Remove(out)
+	_, statErr := os.Lstat(out) // a converted model's Save reports this itself, at its rename
+	if err := copyUnchanged(job.Source, out); err != nil {
 		rec.Outcome, rec.Reason = Failed, fmt.Sprintf("copying to the output folder: %v", err)
 		rec.Status, rec.Error, rec.Output = convert.Failed, rec.Reason, ""
+		return
 	}
+	rec.Output, rec.Replaced = out, statErr == nil
 }
 
 // safeConvert runs one conversion and makes sure a result comes back with the error in it.
@@ -295,14 +292,14 @@ func failedRecord(job Job, err error) *Record {
 		Result: &convert.Result{Model: job.Source, Status: convert.Failed, Error: err.Error()}}
 }
 
-// upToDate reports whether out exists and is not older than src.
+// upToDate reports whether out exists, is not older than src, and has src's test data beside it.
 func upToDate(src, out string) bool {
 	so, err := os.Stat(out)
 	if err != nil || !so.Mode().IsRegular() {
 		return false
 	}
 	ss, err := os.Stat(src)
-	return err == nil && !so.ModTime().Before(ss.ModTime())
+	return err == nil && !so.ModTime().Before(ss.ModTime()) && testDataComplete(src, out)
 }
 
 // ownTestData is the model's test_data_set_0 folder, or "" (random inputs) when it has none.

@@ -47,6 +47,11 @@ func fakeConvert(path string, opts convert.Options) (*convert.Result, error) {
 		res.Verification = &verify.Report{Outputs: []verify.OutputReport{{Name: "logits", MaxAbsError: 0.5, MaxRelError: 0.1}}}
 	case "convert":
 		if !opts.DryRun {
+			if opts.BeforeCommit != nil {
+				if err := opts.BeforeCommit(); err != nil {
+					return nil, err
+				}
+			}
 			if err := os.WriteFile(opts.Output, []byte("converted "+opts.InputsDir), 0o644); err != nil {
 				return nil, err
 			}

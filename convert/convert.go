@@ -55,6 +55,9 @@ type Options struct {
 	ExternalData bool
 	// DryRun checks and reports but writes nothing.
 	DryRun bool
+	// BeforeCommit, when set, runs once the output is written under temporary names and before it
+	// is renamed into place (see graph.SaveOptions); an error cancels the write.
+	BeforeCommit func() error
 	// FreezeInputDefaults treats initializers that are also graph inputs (IR < 4 models) as
 	// constants, so their layers can be rewritten; by default they are defaults a caller may
 	// override, and layers using them are left alone.
@@ -141,9 +144,6 @@ func convert(path string, opts Options, res *Result) error {
 	if out == "" {
 		out = DefaultOutput(path)
 	}
-	if err := refuseOverwrite(path, out); err != nil {
-		return err
-	}
 	if opts.InputsDir == "auto" {
 		opts.InputsDir = ""
 		if dir := filepath.Join(filepath.Dir(path), "test_data_set_0"); isDir(dir) {
@@ -156,6 +156,13 @@ func convert(path string, opts Options, res *Result) error {
 		return err
 	}
 	original.InputDefaultsAreConstant = opts.FreezeInputDefaults
+	inputFiles, err := inputFiles(path, original)
+	if err != nil {
+		return err
+	}
+	if err := refuseOverwrite(inputFiles, out); err != nil {
+		return err
+	}
 	rewritten, err := original.Copy()
 	if err != nil {
 		return err
@@ -214,7 +221,8 @@ func convert(path string, opts Options, res *Result) error {
 
 	t = time.Now()
 	recordRewrite(rewritten, report, res)
-	if err := rewritten.Save(out, graph.SaveOptions{ExternalData: opts.ExternalData, Replaced: &res.Replaced}); err != nil {
+	save := graph.SaveOptions{ExternalData: opts.ExternalData, Protect: inputFiles, BeforeCommit: opts.BeforeCommit, Replaced: &res.Replaced}
+	if err := rewritten.Save(out, save); err != nil {
 		return err
 	}
 	res.Seconds.Save = time.Since(t).Seconds()
@@ -282,17 +290,40 @@ func isDir(path string) bool {
 	return err == nil && st.IsDir()
 }
 
-// refuseOverwrite makes sure the output is not the input file itself.
-func refuseOverwrite(in, out string) error {
-	a, errA := os.Stat(in)
-	b, errB := os.Stat(out)
-	if errA == nil && errB == nil && os.SameFile(a, b) {
-		return &UsageError{fmt.Errorf("the output %s is the input file; fcconv never overwrites its input, choose another -o", out)}
+// inputFiles are the files a conversion must never write over: the input model and the files its
+// external data lives in.
+func inputFiles(path string, m *graph.Model) ([]string, error) {
+	files, err := m.ExternalFiles()
+	if err != nil {
+		return nil, err
 	}
-	absIn, _ := filepath.Abs(in)
+	out := []string{path}
+	for _, f := range files {
+		out = append(out, f.Path)
+	}
+	return out, nil
+}
+
+// refuseOverwrite makes sure the output is none of the input's files, by name or as a link to the
+// same file. (The output's side file is named after its content, and Save never replaces or
+// removes an input file, so only the model's own path needs checking here.)
+func refuseOverwrite(inputs []string, out string) error {
 	absOut, _ := filepath.Abs(out)
-	if absIn == absOut {
-		return &UsageError{fmt.Errorf("the output %s is the input file; fcconv never overwrites its input, choose another -o", out)}
+	outInfo, outErr := os.Stat(out)
+	for i, in := range inputs {
+		absIn, _ := filepath.Abs(in)
+		inInfo, inErr := os.Stat(in)
+		if absIn != absOut && (outErr != nil || inErr != nil || !os.SameFile(inInfo, outInfo)) {
+			continue
+		}
+		what := "the input model"
+		if i > 0 {
+			what = "an external data file of the input"
+		}
+		if absIn != absOut {
+			what = fmt.Sprintf("the same file as %s, %s", in, what)
+		}
+		return &UsageError{fmt.Errorf("the output %s is %s; fcconv never overwrites its input, choose another -o", out, what)}
 	}
 	return nil
 }

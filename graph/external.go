@@ -131,3 +131,47 @@ func (m *Model) checkExternalData() error {
 	}
 	return nil
 }
+
+// ExternalFile is one file a model's external data lives in.
+type ExternalFile struct {
+	// Location is the file as the model names it, relative to the model's folder.
+	Location string
+	// Path is the file on disk (symlinks resolved).
+	Path string
+}
+
+// ExternalFiles lists the distinct files the model's external data lives in, in the order the
+// tensors name them: initializers, sparse initializers and tensor attributes, in every subgraph.
+func (m *Model) ExternalFiles() ([]ExternalFile, error) {
+	seen := map[string]bool{}
+	var out []ExternalFile
+	for _, tp := range m.allTensors() {
+		if !isExternal(tp) {
+			continue
+		}
+		ref, err := parseExternalRef(tp)
+		if err != nil {
+			return nil, err
+		}
+		if seen[ref.location] {
+			continue
+		}
+		seen[ref.location] = true
+		path, err := ResolveExternalPath(m.Dir, ref.location)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+		}
+		out = append(out, ExternalFile{Location: ref.location, Path: path})
+	}
+	return out, nil
+}
+
+// ExternalDataFiles loads the model at path and lists the files its external data lives in.
+func ExternalDataFiles(path string) ([]ExternalFile, error) {
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return m.ExternalFiles()
+}

@@ -17,6 +17,7 @@ type batchFlags struct {
 	from         string
 	jobs         int
 	report       string
+	reportAppend bool
 	skipExisting bool
 	shard        string
 }
@@ -28,8 +29,9 @@ func (b *batchFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&b.from, "from", "", "batch: read model paths (or folders) from FILE, one per line (- for stdin)")
 	fl.IntVarP(&b.jobs, "jobs", "j", 0, fmt.Sprintf("batch: models converted at once (default %d here: half the cores)", batch.DefaultJobs()))
-	fl.StringVar(&b.report, "report", "", "batch: write a JSON Lines report to FILE, one object per model")
-	fl.BoolVar(&b.skipExisting, "skip-existing", false, "batch: leave models whose output exists and is not older than the model")
+	fl.StringVar(&b.report, "report", "", "batch: write a JSON Lines report to FILE, one object per model (started afresh unless another batch is writing it)")
+	fl.BoolVar(&b.reportAppend, "report-append", false, "batch: append to the --report file instead of starting it afresh")
+	fl.BoolVar(&b.skipExisting, "skip-existing", false, "batch: leave models whose output exists, is not older than the model and has its test data")
 	fl.StringVar(&b.shard, "shard", "", "batch: convert only slice K of N of the sorted model list (K/N, round-robin)")
 	if in := fl.Lookup("inputs"); in != nil {
 		in.Usage += "; in batch mode, auto uses each model's own test_data_set_0 when it has one"
@@ -46,11 +48,11 @@ func runBatch(cmd *cobra.Command, f *convertFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	reportFile, err := openReport(f.batch.report)
+	report, err := openReport(f.batch.report, f.batch.reportAppend)
 	if err != nil {
 		return err
 	}
-	emit := &reportEmitter{file: reportFile}
+	emit := &reportEmitter{report: report}
 	if f.asJSON {
 		emit.stdout = jsonLine(os.Stdout)
 	}
@@ -152,29 +154,29 @@ func (b *batchFlags) readList(cmd *cobra.Command) ([]string, error) {
 	return paths, nil
 }
 
-func openReport(path string) (*os.File, error) {
+func openReport(path string, appendOnly bool) (*batch.Report, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.Create(path)
+	r, err := batch.OpenReport(path, appendOnly)
 	if err != nil {
 		return nil, usageErr("--report: %v", err)
 	}
-	return f, nil
+	return r, nil
 }
 
 // reportEmitter writes each record as one JSON line to the report file and, with --json, stdout.
 // Lines are written as models finish (in list order), so an interrupted batch leaves a valid report
 // of what it did.
 type reportEmitter struct {
-	file   *os.File
+	report *batch.Report
 	stdout *json.Encoder
 	err    error
 }
 
 func (e *reportEmitter) write(rec *batch.Record) {
-	if e.file != nil && e.err == nil {
-		e.err = jsonLine(e.file).Encode(rec)
+	if e.report != nil && e.err == nil {
+		e.err = e.report.Write(rec)
 	}
 	if e.stdout != nil {
 		e.stdout.Encode(rec)
@@ -182,10 +184,10 @@ func (e *reportEmitter) write(rec *batch.Record) {
 }
 
 func (e *reportEmitter) close() error {
-	if e.file == nil {
+	if e.report == nil {
 		return e.err
 	}
-	if err := e.file.Close(); e.err == nil {
+	if err := e.report.Close(); e.err == nil {
 		e.err = err
 	}
 	return e.err

@@ -123,7 +123,7 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 	fl.BoolVar(&f.noVerify, "no-verify", false, "write without running the models (for ops the engine lacks)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors")
-	fl.BoolVar(&f.externalData, "external-data", false, "save weights in a side file OUT.onnx.data")
+	fl.BoolVar(&f.externalData, "external-data", false, "save weights in a side file OUT.onnx.<hash>.data, named after its content; it is in place before the model")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "check and report what would change, write nothing")
 	fl.BoolVar(&f.freeze, "freeze-input-defaults", false, "treat initializers also listed as graph inputs (IR < 4) as constants, so their layers can be rewritten")
 	fl.IntVar(&f.minChannels, "min-channels", 128, "bottleneck: smallest C_in considered")
