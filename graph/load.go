@@ -3,11 +3,11 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"unsafe"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/internal/safefile"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -233,6 +233,6 @@ func notONNX(err error) error {
 
 // readWhole is the portable fallback of mapFile.
 func readWhole(path string) ([]byte, func(), error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadRegular(path)
 	return b, func() {}, err
 }

@@ -669,7 +669,7 @@ func (p *fcPlanner) source(name string) (*lval, string) {
 			if ln, r := p.liftOp(prod, true); ln != nil {
 				return ln.out, ""
 			} else if r != "" && !p.all {
-				reason = fmt.Sprintf("input %q comes through %v; %s", name, prod, r)
+				reason = fmt.Sprintf("input %q comes through %v; %s", name, prod, rootReason(r))
 			}
 		}
 		if p.all {
@@ -1144,4 +1144,15 @@ func (p *fcPlanner) report() {
 			},
 		})
 	}
+}
+
+// rootReason drops the "input X comes through NODE; " hop a reason from further up a chain of
+// carried ops starts with, leaving the cause: a reason naming every hop of a 20,000-node chain
+// would be megabytes long and cost time quadratic in the chain to build.
+func rootReason(r string) string {
+	const hop = " comes through "
+	if first, rest, ok := strings.Cut(r, "; "); ok && strings.HasPrefix(first, "input ") && strings.Contains(first, hop) {
+		return rest
+	}
+	return r
 }
