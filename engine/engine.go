@@ -32,6 +32,9 @@ type Options struct {
 	// FoldLimit is the largest output (in elements) folded at compile time when all of a node's
 	// inputs are constant (default 1<<20); bigger results are computed at run time.
 	FoldLimit int
+	// MaxMemory is the memory budget in bytes (0: DefaultMaxMemory): Compile refuses any tensor,
+	// and any plan of buffers live at once, larger than this (see budget.go).
+	MaxMemory int64
 }
 
 // Program is a compiled graph. It is immutable after Compile: several goroutines may Run it at once.
@@ -45,6 +48,7 @@ type Program struct {
 	outerRefs  []string // outer-scope names a subgraph program reads
 	keepAll    bool
 	shapesOnly bool
+	maxMemory  int64 // the budget compiled with (see budget.go)
 	// pools keeps the intermediate buffers between runs, one bufferPool per run in flight. A
 	// sync.Pool would drop them at every garbage collection, and the next run would page-fault
 	// its whole working set in again.
@@ -270,7 +274,8 @@ type compiler struct {
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 	c.parent = parent
-	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates, shapesOnly: c.opts.ShapesOnly}
+	c.opts.MaxMemory = c.opts.memoryBudget()
+	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates, shapesOnly: c.opts.ShapesOnly, maxMemory: c.opts.MaxMemory}
 	c.prog = p
 	if c.opts.FoldLimit == 0 {
 		c.opts.FoldLimit = 1 << 20
@@ -294,6 +299,9 @@ func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 		p.outputs = append(p.outputs, name)
 	}
 	c.planLifetimes()
+	if err := c.checkPlan(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -312,6 +320,9 @@ func (c *compiler) addGraphInputs(g *graph.Graph) error {
 	for _, name := range g.InputNames() {
 		shape, dtype, err := c.inputShape(g, name)
 		if err != nil {
+			return err
+		}
+		if err := c.checkTensor(fmt.Sprintf("graph input %q", name), dtype, shape); err != nil {
 			return err
 		}
 		c.newSlot(name, Info{DType: dtype, Shape: shape}, slotInput)
@@ -441,6 +452,9 @@ func (c *compiler) addNode(n *graph.Node) error {
 	}
 	if len(b.Outputs) < countPresent(n.Outputs()) {
 		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
+	}
+	if err := c.checkOutputs(n, b.Outputs); err != nil {
+		return err
 	}
 	if folded, err := c.tryFold(n, b, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)

@@ -161,6 +161,9 @@ func RandomInputs(p *engine.Program, seed int64) (map[string]*tensor.Tensor, err
 	in := map[string]*tensor.Tensor{}
 	for _, name := range p.Inputs() {
 		info, _ := p.Info(name)
+		if err := p.CheckAllocation(fmt.Sprintf("random input %q", name), info.DType, info.Shape); err != nil {
+			return nil, err
+		}
 		t := tensor.New(info.DType, info.Shape...)
 		for i := 0; i < t.Len(); i++ {
 			switch info.DType {

@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fcconv/fcconv/graph"
+	"github.com/fcconv/fcconv/tensor"
+)
+
+// The memory budget. Shapes come from the model (declared input dims, Reshape targets, Expand
+// shapes...) and are not to be trusted: a graph input declaring 2^40 elements, or a pooling
+// window over a shape whose product overflows, would otherwise end in the runtime's fatal
+// out-of-memory error, which no recover catches and which takes a whole batch down with it.
+// Compile therefore refuses, before anything is allocated, any tensor larger than the budget and
+// any plan whose buffers, live at once, would exceed it.
+
+// fallbackMaxMemory is the budget when the machine's memory cannot be read.
+const fallbackMaxMemory = 4 << 30
+
+// DefaultMaxMemory is half of the memory this process may use: the smaller of the machine's
+// MemTotal (/proc/meminfo) and the cgroup limit (/sys/fs/cgroup/memory.max), or 4 GiB when
+// neither can be read. Half, because the model's weights and the program itself need the rest.
+func DefaultMaxMemory() int64 { return defaultMaxMemory() }
+
+var defaultMaxMemory = sync.OnceValue(func() int64 {
+	total := memTotal()
+	if limit := cgroupLimit(); limit > 0 && (total == 0 || limit < total) {
+		total = limit
+	}
+	if total <= 0 {
+		return fallbackMaxMemory
+	}
+	return total / 2
+})
+
+// memTotal reads MemTotal from /proc/meminfo in bytes (0 when unavailable).
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kib, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil || kib <= 0 || kib > math.MaxInt64/1024 {
+				return 0
+			}
+			return kib * 1024
+		}
+	}
+	return 0
+}
+
+// cgroupLimit reads the cgroup v2 memory limit in bytes (0 when there is none).
+func cgroupLimit() int64 {
+	b, err := os.ReadFile("/sys/fs/cgroup/memory.max")
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || v <= 0 {
+		return 0 // "max": no limit
+	}
+	return v
+}
+
+// memoryBudget is the budget in bytes the options ask for.
+func (o Options) memoryBudget() int64 {
+	if o.MaxMemory > 0 {
+		return o.MaxMemory
+	}
+	return DefaultMaxMemory()
+}
+
+// BudgetError is a tensor or plan too large for the memory budget.
+type BudgetError struct {
+	// What names the tensor and where it comes from, e.g. `output "y" of Conv node "conv1"`.
+	What   string
+	Bytes  int64
+	Budget int64
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("%s needs %s, over the memory budget of %s; check the model's shapes (and --dim/--shape), or raise the budget with --max-memory if the machine has the memory",
+		e.What, FormatBytes(e.Bytes), FormatBytes(e.Budget))
+}
+
+// checkTensor refuses a tensor of that type and shape when it does not fit in the budget.
+func (c *compiler) checkTensor(what string, dt tensor.DType, shape []int) error {
+	budget := c.opts.memoryBudget()
+	bytes, err := tensor.ShapeBytes(dt, shape)
+	if err != nil {
+		return fmt.Errorf("%s: %v; check the model's shapes (and --dim/--shape)", what, err)
+	}
+	if int64(bytes) > budget {
+		return &BudgetError{What: fmt.Sprintf("%s (%v%v)", what, dt, shape), Bytes: int64(bytes), Budget: budget}
+	}
+	return nil
+}
+
+// checkOutputs refuses a node whose outputs do not fit in the budget, before its kernel runs at
+// compile time (folding) or is planned.
+func (c *compiler) checkOutputs(n *graph.Node, outputs []Info) error {
+	for i, name := range n.Outputs() {
+		if name == "" || i >= len(outputs) || outputs[i].Const != nil {
+			continue
+		}
+		if err := c.checkTensor(fmt.Sprintf("output %q of %v", name, n), outputs[i].DType, outputs[i].Shape); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPlan refuses a program whose inputs and intermediate buffers, at the point of the run where
+// the most are live at once, exceed the budget. Views share their source's buffer and constants
+// are already in memory, so neither counts.
+func (c *compiler) checkPlan() error {
+	if c.opts.ShapesOnly {
+		return nil // nothing will be allocated
+	}
+	p := c.prog
+	budget := c.opts.memoryBudget()
+	var live, peak int64
+	add := func(s int) {
+		bytes, _ := tensor.ShapeBytes(p.slots[s].info.DType, p.slots[s].info.Shape) // each fits: checked
+		live += int64(bytes)
+		peak = max(peak, live)
+	}
+	for s, sl := range p.slots {
+		if sl.kind == slotInput {
+			add(s)
+		}
+	}
+	for _, st := range p.steps {
+		for _, s := range st.out {
+			if s >= 0 && p.slots[s].owner == s {
+				add(s)
+			}
+		}
+		if peak > budget {
+			return &BudgetError{What: fmt.Sprintf("running the graph up to %v", st.node), Bytes: peak, Budget: budget}
+		}
+		if !p.keepAll {
+			for _, owner := range st.release {
+				bytes, _ := tensor.ShapeBytes(p.slots[owner].info.DType, p.slots[owner].info.Shape)
+				live -= int64(bytes)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckAllocation refuses a tensor of that type and shape that would not fit in the memory budget
+// the program was compiled with (callers allocating inputs for it, such as random samples, check
+// first).
+func (p *Program) CheckAllocation(what string, dt tensor.DType, shape []int) error {
+	c := &compiler{opts: Options{MaxMemory: p.maxMemory}}
+	return c.checkTensor(what, dt, shape)
+}
+
+// FormatBytes writes a byte count with a binary unit, e.g. "1.5 GiB".
+func FormatBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[u])
+}
+
+// ParseBytes reads a size such as "8GiB", "512MB", "4g" or "1073741824" (bytes). K, M, G and T
+// are binary multiples (KiB, MiB, ...), written with or without "iB"/"B".
+func ParseBytes(s string) (int64, error) {
+	number, mult := splitUnit(strings.ToUpper(strings.TrimSpace(s)))
+	v, err := strconv.ParseFloat(strings.TrimSpace(number), 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) || v*float64(mult) >= math.MaxInt64 {
+		return 0, fmt.Errorf("bad size %q: want a positive number of bytes, optionally with K, M, G or T (binary units), e.g. 8GiB", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// splitUnit splits "8GIB", "8GB" or "8G" into "8" and 1<<30; a plain number has multiplier 1.
+func splitUnit(text string) (string, int64) {
+	text = strings.TrimSuffix(strings.TrimSuffix(text, "B"), "I")
+	multipliers := map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+	if n := len(text); n > 0 {
+		if mult, ok := multipliers[text[n-1]]; ok {
+			return text[:n-1], mult
+		}
+	}
+	return text, 1
+}
