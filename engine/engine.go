@@ -436,8 +436,15 @@ func (c *compiler) addNode(n *graph.Node) error {
 		b = fusedActivationView(infos[0])
 	} else if b = c.siluBuild(n, infos); b != nil {
 		fused = nil
-	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}, infos); err != nil {
-		return fmt.Errorf("%v: %w", n, err)
+	} else {
+		node := &Node{Node: n, Opset: n.Opset(), ShapesOnly: c.opts.ShapesOnly, Fused: fused, compiler: c}
+		b, err = build(node, infos)
+		if attrErr := node.attrError(); attrErr != nil {
+			err = attrErr
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %w", n, err)
+		}
 	}
 	if fused != nil && !b.AppliesFused && activationAfterKernel[n.OpType()] && len(b.Outputs) == 1 && b.Outputs[0].DType == tensor.Float && len(b.Views) == 0 {
 		b.Kernel, b.AppliesFused = withActivation(b.Kernel, fused), true
@@ -600,15 +607,20 @@ func (c *compiler) siluBuild(n *graph.Node, infos []Info) *Build {
 // not an activation or its parameters are not compile-time constants.
 func activationOf(n *graph.Node, g *graph.Graph) *Activation {
 	inf := float32(math.Inf(1))
+	typed := &Node{Node: n} // typed attribute reads: a mistyped one leaves the node unfused, to fail in its builder
 	switch n.OpType() {
 	case "Relu":
 		return &Activation{Kind: ActClamp, Lo: 0, Hi: inf}
 	case "Clip":
 		return clipActivation(n, g)
 	case "LeakyRelu":
-		return &Activation{Kind: ActLeakyRelu, Alpha: n.AttrFloat("alpha", 0.01)}
+		if a := (&Activation{Kind: ActLeakyRelu, Alpha: typed.AttrFloat("alpha", 0.01)}); typed.attrErr == nil {
+			return a
+		}
 	case "HardSigmoid":
-		return &Activation{Kind: ActHardSigmoid, Alpha: n.AttrFloat("alpha", 0.2), Beta: n.AttrFloat("beta", 0.5)}
+		if a := (&Activation{Kind: ActHardSigmoid, Alpha: typed.AttrFloat("alpha", 0.2), Beta: typed.AttrFloat("beta", 0.5)}); typed.attrErr == nil {
+			return a
+		}
 	case "HardSwish":
 		return &Activation{Kind: ActHardSwish, Alpha: 1.0 / 6, Beta: 0.5}
 	}

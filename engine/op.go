@@ -65,6 +65,8 @@ type Node struct {
 	Fused *Activation
 	// compiler compiles subgraphs (If branches) in this node's scope.
 	compiler *compiler
+	// attrErr is the first attribute read with the wrong type (see attrcheck.go).
+	attrErr error
 }
 
 // ActivationKind is the function of an Activation.

@@ -14,6 +14,9 @@ func NewModel(mp *onnxpb.ModelProto, dir string) (*Model, error) {
 	if mp.Graph == nil {
 		return nil, fmt.Errorf("the model has no graph")
 	}
+	if err := checkVersions(mp); err != nil {
+		return nil, err
+	}
 	m := &Model{Proto: mp, Dir: dir}
 	g, err := newGraph(mp.Graph, m, nil, nil)
 	if err != nil {
@@ -64,6 +67,9 @@ func (g *Graph) reindex() error {
 		if err := g.linkInputs(n); err != nil {
 			return err
 		}
+	}
+	if err := g.checkOutputsUnique(); err != nil {
+		return err
 	}
 	for _, o := range g.Proto.Output {
 		v := g.Value(o.GetName())

@@ -43,6 +43,7 @@ func Load(path string) (*Model, error) {
 		return nil, &LoadError{path, err}
 	}
 	m.Path, m.release = path, release
+	warnAboutVersions(path, mp)
 	if err := m.checkExternalData(); err != nil {
 		m.Close()
 		return nil, &LoadError{path, err}
