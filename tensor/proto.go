@@ -324,16 +324,27 @@ func ReadProtoFile(path string) (*Tensor, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	t, name, err := DecodeProto(b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %v", path, err)
+	}
+	return t, name, nil
+}
+
+// DecodeProto decodes the bytes of a serialized TensorProto and returns the tensor and its name.
+// A SequenceProto or OptionalProto (which protobuf would happily misread as a TensorProto) is an
+// error.
+func DecodeProto(b []byte) (*Tensor, string, error) {
 	if looksLikeSequenceOrOptional(b) {
-		return nil, "", fmt.Errorf("%s holds an ONNX SequenceProto or OptionalProto, not a TensorProto; fcconv's engine takes tensors only", path)
+		return nil, "", fmt.Errorf("the file holds an ONNX SequenceProto or OptionalProto, not a TensorProto; fcconv's engine takes tensors only")
 	}
 	var tp onnxpb.TensorProto
 	if err := proto.Unmarshal(b, &tp); err != nil {
-		return nil, "", fmt.Errorf("%s: not a serialized ONNX TensorProto: %v", path, err)
+		return nil, "", fmt.Errorf("not a serialized ONNX TensorProto: %v", err)
 	}
 	t, err := FromProto(&tp, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %v", path, err)
+		return nil, "", err
 	}
 	return t, tp.GetName(), nil
 }

@@ -112,7 +112,7 @@ func New(dt DType, shape ...int) *Tensor {
 		t.I8 = make([]int8, n)
 	case Bool:
 		t.B = make([]bool, n)
-	case Float16, BFloat16:
+	case Float16, BFloat16, Uint16:
 		t.U16 = make([]uint16, n)
 	case String:
 		t.Str = make([][]byte, n)
