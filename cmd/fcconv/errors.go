@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -17,5 +18,5 @@ func namingFile(err error, paths ...string) error {
 			return err
 		}
 	}
-	return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
+	return fmt.Errorf("%s: %w", strings.Join(slices.Compact(slices.Clone(paths)), ", "), err)
 }
