@@ -508,3 +508,42 @@ func inputFileCases() []badCase {
 		}},
 	}
 }
+
+// TestBatchSurvivesAModelBeyondMemory: a model declaring a batch of 2^24 images fails on its own
+// with the budget named, and the models after it still convert (a fatal out-of-memory used to end
+// the whole batch).
+func TestBatchSurvivesAModelBeyondMemory(t *testing.T) {
+	requireEngine(t)
+	zoo, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copySample(t, zoo, "a_huge/classifier.onnx")
+	copySample(t, zoo, "b_good/classifier.onnx")
+	hugePath := filepath.Join(zoo, "a_huge", "classifier.onnx")
+	data, _ := os.ReadFile(hugePath)
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		t.Fatal(err)
+	}
+	mp.Graph.Input[0].Type.GetTensorType().Shape.Dim[0] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1 << 24}}
+	os.RemoveAll(filepath.Join(zoo, "a_huge", "test_data_set_0")) // its inputs no longer fit the shape
+	save(t, filepath.Dir(hugePath), "classifier.onnx", &mp)
+	report := filepath.Join(t.TempDir(), "report.jsonl")
+
+	stdout, stderr, code, rss := runCLI(t, zoo, []string{"convert", zoo, "-o", out, "-j", "1", "--report", report, "-q"})
+	if code != exitMismatch {
+		t.Fatalf("exit %d, want %d (one model failed)\n%s%s", code, exitMismatch, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, "goroutine ") || strings.Contains(stdout+stderr, "panic") {
+		t.Errorf("output shows a Go trace: %s%s", stdout, stderr)
+	}
+	if rss > badInputMaxRSS {
+		t.Errorf("peak RSS %d MiB, over the %d MiB ceiling", rss>>20, badInputMaxRSS>>20)
+	}
+	recs := readReport(t, report)
+	t.Logf("peak RSS %d MiB; huge model: %s", rss>>20, recs["a_huge/classifier.onnx"].Reason)
+	if r := recs["a_huge/classifier.onnx"]; r.Outcome != "failed" || !strings.Contains(r.Reason, "--max-memory") {
+		t.Errorf("huge model: %+v, want a failure naming --max-memory", r)
+	}
+	if r := recs["b_good/classifier.onnx"]; r.Outcome != "converted" {
+		t.Errorf("the model after the huge one: %+v, want converted", r)
+	}
+}
