@@ -204,3 +204,60 @@ func splitUnit(text string) (string, int64) {
 	}
 	return text, 1
 }
+
+// fitsBudget refuses an output a builder is about to prepare for (tables sized by the output's
+// dims, say) when the output itself would not fit in the memory budget: the engine checks every
+// output after the builder returns, which is too late for what the builder allocates itself.
+func (n *Node) fitsBudget(what string, dt tensor.DType, shape []int) error {
+	c := n.compiler
+	if c == nil {
+		c = &compiler{}
+	}
+	return c.checkTensor(what, dt, shape)
+}
+
+// poolWindowSane checks a pooling window before its per-axis tables (one entry per output
+// coordinate, each found by walking the kernel's taps) are built: the output must fit in the
+// budget, and each pad must be smaller than the kernel, as ONNX Runtime also requires, since a
+// window lying wholly in the padding pools nothing (and huge pads made huge outputs).
+func poolWindowSane(n *Node, w *nnWindow, x Info) error {
+	for i := range w.kernel {
+		if w.padBegin[i] >= w.kernel[i] || w.padEnd[i] >= w.kernel[i] {
+			return fmt.Errorf("pads %d+%d of spatial dim %d must be smaller than the kernel size %d", w.padBegin[i], w.padEnd[i], i, w.kernel[i])
+		}
+	}
+	if err := n.fitsBudget("output Y", x.DType, append([]int{x.Shape[0], x.Shape[1]}, w.out...)); err != nil {
+		return err
+	}
+	// The tables cost a walk over the kernel's taps per output coordinate, per spatial dim.
+	taps := 0
+	for i := range w.kernel {
+		taps += w.out[i] * w.kernel[i] // each factor is below 2^32: no overflow
+	}
+	if taps > poolTableLimit {
+		return fmt.Errorf("a kernel of %v over an output of %v takes %d window steps to plan, more than the %d fcconv allows", w.kernel, w.out, taps, poolTableLimit)
+	}
+	return nil
+}
+
+// poolTableLimit bounds the work of planning a pooling window (output positions times kernel
+// taps, summed over the spatial dims): real models need thousands, a crafted one could ask for
+// 2^62.
+const poolTableLimit = 1 << 28
+
+// nnWindowLimit bounds kernel sizes, strides, dilations and pads: far beyond any real model, and
+// small enough that the window arithmetic ((kernel-1)*dilation + 1, input + pads, output*stride)
+// cannot overflow.
+const nnWindowLimit = 1 << 31
+
+// nnWindowInRange refuses window attributes beyond nnWindowLimit.
+func nnWindowInRange(n *Node) error {
+	for _, name := range []string{"kernel_shape", "strides", "dilations", "pads"} {
+		for _, v := range n.AttrInts(name, nil) {
+			if v > nnWindowLimit || v < -nnWindowLimit {
+				return fmt.Errorf("%s holds %d, beyond the %d fcconv accepts", name, v, int64(nnWindowLimit))
+			}
+		}
+	}
+	return nil
+}

@@ -372,6 +372,26 @@ func engineCases() []badCase {
 			m := save(t, dir, "m.onnx", unaryModel("MaxPool", []int{1, 1, 1 << 31, 1 << 31}, graph.IntsAttr("kernel_shape", 2, 2)).Proto())
 			return verifyWith(m), []string{"m.onnx", `"x"`, "64-bit"}
 		}},
+		{"MaxPool with pads of 2^30", func(t *testing.T, dir string) ([]string, []string) {
+			m := save(t, dir, "m.onnx", unaryModel("MaxPool", []int{1, 1, 4, 4}, graph.IntsAttr("kernel_shape", 2, 2), graph.IntsAttr("pads", 1<<30, 1<<30, 1<<30, 1<<30)).Proto())
+			return verifyWith(m), []string{"m.onnx", "MaxPool", "pads"}
+		}},
+		{"MaxPool kernel of 2^40", func(t *testing.T, dir string) ([]string, []string) {
+			m := save(t, dir, "m.onnx", unaryModel("MaxPool", []int{1, 1, 4, 4}, graph.IntsAttr("kernel_shape", 1<<40, 1<<40), graph.IntsAttr("pads", 1<<40, 1<<40, 1<<40, 1<<40)).Proto())
+			return verifyWith(m), []string{"m.onnx", "MaxPool", "kernel_shape"}
+		}},
+		{"1-D pooling window too large to plan", func(t *testing.T, dir string) ([]string, []string) {
+			m := save(t, dir, "m.onnx", unaryModel("AveragePool", []int{1, 1, 4}, graph.IntsAttr("kernel_shape", 1<<31), graph.IntsAttr("pads", 1<<31-1, 1<<31-1)).Proto())
+			return verifyWith(m), []string{"m.onnx", "AveragePool", "window steps"}
+		}},
+		{"Conv dilation of 2^62", func(t *testing.T, dir string) ([]string, []string) {
+			b := onnxbuild.New(13)
+			x := b.Input("x", tensor.Float, 1, 1, 4, 4)
+			w := b.Init("w", onnxbuild.Random(1, 1, 1, 2, 2))
+			b.NodeOut("Conv", []string{x, w}, []string{"y"}, graph.IntsAttr("dilations", 1<<62, 1<<62))
+			b.Output("y", tensor.Float)
+			return verifyWith(save(t, dir, "m.onnx", b.Proto())), []string{"m.onnx", "Conv", "dilations"}
+		}},
 		{"Expand to terabytes", func(t *testing.T, dir string) ([]string, []string) {
 			b := onnxbuild.New(13)
 			x := b.Input("x", tensor.Float, 1, 1)
