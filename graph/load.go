@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
@@ -229,6 +230,11 @@ func alignedRaw(raw []byte, elemSize int) []byte {
 }
 
 func notONNX(err error) error {
+	if strings.Contains(err.Error(), "recursion depth") {
+		// protobuf decodes at most 10,000 nested messages; an If costs three levels (node,
+		// attribute, graph), so about 3,300 nested subgraphs are the most a model can hold.
+		return fmt.Errorf("the model nests messages (subgraphs) deeper than protobuf's decoding limit: %v", err)
+	}
 	return fmt.Errorf("not a valid ONNX model (truncated or corrupt protobuf: %v)", err)
 }
 

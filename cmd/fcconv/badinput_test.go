@@ -281,6 +281,9 @@ func fileCases() []badCase {
 			b.NodeOut("Relu", []string{"x"}, []string{"y"})
 			return []string{"convert", save(t, dir, "m.onnx", b.Proto())}, []string{"m.onnx", `"y"`, "twice"}
 		}},
+		{"subgraphs nested beyond protobuf's limit", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"convert", save(t, dir, "m.onnx", nestedIfModel(5000).Proto())}, []string{"m.onnx", "deeper than protobuf"}
+		}},
 		{"huge declared initializer", func(t *testing.T, dir string) ([]string, []string) {
 			tp := &onnxpb.TensorProto{Dims: []int64{1 << 20, 1 << 20}, DataType: proto.Int32(int32(tensor.Float)), RawData: float32Bytes(32)}
 			return verifyWith(withWeight(t, dir, tp)), []string{"model.onnx", `"w"`, "raw data"}
