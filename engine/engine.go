@@ -614,12 +614,14 @@ func activationOf(n *graph.Node, g *graph.Graph) *Activation {
 	case "Clip":
 		return clipActivation(n, g)
 	case "LeakyRelu":
-		if a := (&Activation{Kind: ActLeakyRelu, Alpha: typed.AttrFloat("alpha", 0.01)}); typed.attrErr == nil {
-			return a
+		alpha := typed.AttrFloat("alpha", 0.01)
+		if typed.attrErr == nil {
+			return &Activation{Kind: ActLeakyRelu, Alpha: alpha}
 		}
 	case "HardSigmoid":
-		if a := (&Activation{Kind: ActHardSigmoid, Alpha: typed.AttrFloat("alpha", 0.2), Beta: typed.AttrFloat("beta", 0.5)}); typed.attrErr == nil {
-			return a
+		alpha, beta := typed.AttrFloat("alpha", 0.2), typed.AttrFloat("beta", 0.5)
+		if typed.attrErr == nil {
+			return &Activation{Kind: ActHardSigmoid, Alpha: alpha, Beta: beta}
 		}
 	case "HardSwish":
 		return &Activation{Kind: ActHardSwish, Alpha: 1.0 / 6, Beta: 0.5}

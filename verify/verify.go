@@ -161,6 +161,9 @@ func RandomInputs(p *engine.Program, seed int64) (map[string]*tensor.Tensor, err
 	in := map[string]*tensor.Tensor{}
 	for _, name := range p.Inputs() {
 		info, _ := p.Info(name)
+		if !randomTypes[info.DType] {
+			return nil, fmt.Errorf("input %q has type %v, for which fcconv cannot make random inputs; give inputs with --input", name, info.DType)
+		}
 		if err := p.CheckAllocation(fmt.Sprintf("random input %q", name), info.DType, info.Shape); err != nil {
 			return nil, err
 		}
@@ -183,13 +186,18 @@ func RandomInputs(p *engine.Program, seed int64) (map[string]*tensor.Tensor, err
 				t.I8[i] = int8(r.Intn(256) - 128)
 			case tensor.Bool:
 				t.B[i] = r.Intn(2) == 1
-			default:
-				return nil, fmt.Errorf("input %q has type %v, for which fcconv cannot make random inputs; give inputs with --input", name, info.DType)
 			}
 		}
 		in[name] = t
 	}
 	return in, nil
+}
+
+// randomTypes are the element types RandomInputs can fill (checked before allocating: the model
+// may declare any type number at all).
+var randomTypes = map[tensor.DType]bool{
+	tensor.Float: true, tensor.Double: true, tensor.Float16: true, tensor.Int64: true, tensor.Int32: true,
+	tensor.Uint8: true, tensor.Int8: true, tensor.Bool: true,
 }
 
 var pbFile = regexp.MustCompile(`^(input|output)_(\d+)\.pb$`)

@@ -415,6 +415,11 @@ func engineCases() []badCase {
 			m := save(t, dir, "m.onnx", unaryModel("Relu", []int{-1, 1 << 20}).Proto())
 			return verifyWith(m, "--dim", "d0=1099511627776"), []string{"m.onnx", `graph input "x"`, "--max-memory"}
 		}},
+		{"graph input of an unknown element type", func(t *testing.T, dir string) ([]string, []string) {
+			b := unaryModel("Identity", []int{1, 4})
+			b.Proto().Graph.Input[0].Type.GetTensorType().ElemType = proto.Int32(48)
+			return verifyWith(save(t, dir, "m.onnx", b.Proto())), []string{"m.onnx", `"x"`, "dtype(48)"}
+		}},
 		{"transB as a float", func(t *testing.T, dir string) ([]string, []string) {
 			b := headModel()
 			b.Proto().Graph.Node[0].Attribute[0] = graph.FloatAttr("transB", 1)
