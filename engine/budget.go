@@ -94,8 +94,12 @@ func (e *BudgetError) Error() string {
 		e.What, FormatBytes(e.Bytes), FormatBytes(e.Budget))
 }
 
-// checkTensor refuses a tensor of that type and shape when it does not fit in the budget.
+// checkTensor refuses a tensor the engine could not allocate: one of an element type it cannot
+// hold (a model may declare any type number), or one that does not fit in the budget.
 func (c *compiler) checkTensor(what string, dt tensor.DType, shape []int) error {
+	if !engineType(dt) {
+		return fmt.Errorf("%s has element type %v; fcconv's engine handles float, float16, bfloat16, double, int64, int32, int8, uint8 and bool", what, dt)
+	}
 	budget := c.opts.memoryBudget()
 	bytes, err := tensor.ShapeBytes(dt, shape)
 	if err != nil {
