@@ -114,11 +114,18 @@ func (c *compiler) checkTensor(what string, dt tensor.DType, shape []int) error 
 // checkOutputs refuses a node whose outputs do not fit in the budget, before its kernel runs at
 // compile time (folding) or is planned.
 func (c *compiler) checkOutputs(n *graph.Node, outputs []Info) error {
-	for i, name := range n.Outputs() {
-		if name == "" || i >= len(outputs) || outputs[i].Const != nil {
+	for i, info := range outputs {
+		if i >= len(n.Outputs()) {
+			break // declared by the builder, but not allocated: the node does not list it
+		}
+		if info.Const != nil {
 			continue
 		}
-		if err := c.checkTensor(fmt.Sprintf("output %q of %v", name, n), outputs[i].DType, outputs[i].Shape); err != nil {
+		what := fmt.Sprintf("output %q of %v", n.Output(i), n)
+		if n.Output(i) == "" {
+			what = fmt.Sprintf("output %d of %v (omitted, but computed)", i, n)
+		}
+		if err := c.checkTensor(what, info.DType, info.Shape); err != nil {
 			return err
 		}
 	}

@@ -460,6 +460,12 @@ func (c *compiler) addNode(n *graph.Node) error {
 	if len(b.Outputs) < countPresent(n.Outputs()) {
 		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
 	}
+	if err := checkOutputIndexes(n, b); err != nil {
+		return err
+	}
+	if hasNoOutputs(n) {
+		return nil // see absent.go
+	}
 	if err := c.checkOutputs(n, b.Outputs); err != nil {
 		return err
 	}
@@ -473,9 +479,12 @@ func (c *compiler) addNode(n *graph.Node) error {
 		st.reads = append(st.reads, c.prog.slotOf[name])
 	}
 	for i, name := range n.Outputs() {
-		if name == "" {
+		if name == "" && i >= len(b.Outputs) {
 			st.out = append(st.out, -1)
 			continue
+		}
+		if name == "" {
+			name = scratchName(n, i) // omitted, but the kernel writes it: see absent.go
 		}
 		s := c.newSlot(name, b.Outputs[i], slotIntermediate)
 		if src, isView := b.Views[i]; isView {
@@ -653,7 +662,7 @@ func clipActivation(n *graph.Node, g *graph.Graph) *Activation {
 // tryFold runs a node at compile time when all its inputs are constants and its outputs are small,
 // turning its outputs into constants.
 func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) {
-	if len(c.subReads) > 0 { // its subgraphs read values only known at run time
+	if len(c.subReads) > 0 || omitsDeclaredOutput(n, b) { // run-time values; scratch outputs
 		return false, nil
 	}
 	for _, in := range infos {

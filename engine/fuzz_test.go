@@ -154,3 +154,39 @@ func TestWriteEngineFuzzSeeds(t *testing.T) {
 		fuzzseed.Write(t, "FuzzModel", s)
 	}
 }
+
+// TestOmittedOutputsRun: nodes that leave out outputs their kernel writes (MaxPool keeping only
+// its indices, DynamicQuantizeLinear only its scale and zero point), and nodes with no output at
+// all, compile and run (FuzzModel found the last panicking).
+func TestOmittedOutputsRun(t *testing.T) {
+	models := map[string]func(b *onnxbuild.Builder, x string){
+		"MaxPool indices only": func(b *onnxbuild.Builder, x string) {
+			b.NodeOut("MaxPool", []string{x}, []string{"", "y"}, graph.IntsAttr("kernel_shape", 2, 2))
+		},
+		"DynamicQuantizeLinear without y": func(b *onnxbuild.Builder, x string) {
+			flat := b.Node("Flatten", []string{x})
+			b.NodeOut("DynamicQuantizeLinear", []string{flat}, []string{"", "y", "zero"})
+		},
+		"a Softmax with no outputs": func(b *onnxbuild.Builder, x string) {
+			b.NodeOut("Softmax", []string{x}, nil)
+			b.NodeOut("Relu", []string{x}, []string{"y"})
+		},
+		"a Relu whose output is omitted": func(b *onnxbuild.Builder, x string) {
+			b.NodeOut("Relu", []string{x}, []string{""})
+			b.NodeOut("Relu", []string{x}, []string{"y"})
+		},
+	}
+	for name, build := range models {
+		b := onnxbuild.New(13)
+		x := b.Input("x", tensor.Float, 1, 1, 4, 4)
+		build(b, x)
+		b.Output("y", tensor.Undefined)
+		data, err := proto.Marshal(b.Proto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exerciseModel(t, data); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
