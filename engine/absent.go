@@ -7,10 +7,10 @@ import (
 )
 
 // Omitted outputs. ONNX lets a node leave an output out by naming it "" (a MaxPool without its
-// values but with its indices, a Dropout keeping only the mask), and a model may even give a node
-// no output at all. Kernels write every output their builder declared, so the engine gives each
-// omitted one a scratch buffer that nothing reads, and drops a node with no output: nothing could
-// observe what it computes.
+// values but with its indices) or by ending its output list early (a DynamicQuantizeLinear listing
+// only y), and a model may even give a node no output at all. Kernels write every output their
+// builder declared, so the engine gives each omitted one a scratch buffer that nothing reads, and
+// drops a node with no output: nothing could observe what it computes.
 
 // hasNoOutputs reports whether no output of the node is used.
 func hasNoOutputs(n *graph.Node) bool { return countPresent(n.Outputs()) == 0 }
@@ -26,17 +26,10 @@ func checkOutputIndexes(n *graph.Node, b *Build) error {
 	return nil
 }
 
-// omitsDeclaredOutput reports whether the node leaves out an output its kernel writes: such a node
-// is not folded at compile time (folding allocates only named outputs) but runs with scratch
-// buffers.
-func omitsDeclaredOutput(n *graph.Node, b *Build) bool {
-	for i := range b.Outputs {
-		if n.Output(i) == "" {
-			return true
-		}
-	}
-	return false
-}
+// outputCount is the number of outputs the node's kernel sees: those the node lists and those
+// its builder declared, whichever are more (an output missing from the end of the node's list is
+// omitted like one named "").
+func outputCount(n *graph.Node, b *Build) int { return max(len(n.Outputs()), len(b.Outputs)) }
 
 // scratchName is the slot name of an omitted output: a NUL byte keeps it apart from any name a
 // model can give a value.

@@ -115,9 +115,6 @@ func (c *compiler) checkTensor(what string, dt tensor.DType, shape []int) error 
 // compile time (folding) or is planned.
 func (c *compiler) checkOutputs(n *graph.Node, outputs []Info) error {
 	for i, info := range outputs {
-		if i >= len(n.Outputs()) {
-			break // declared by the builder, but not allocated: the node does not list it
-		}
 		if info.Const != nil {
 			continue
 		}
@@ -220,9 +217,9 @@ func splitUnit(text string) (string, int64) {
 // dims, say) when the output itself would not fit in the memory budget: the engine checks every
 // output after the builder returns, which is too late for what the builder allocates itself.
 func (n *Node) fitsBudget(what string, dt tensor.DType, shape []int) error {
-	c := n.compiler
-	if c == nil {
-		c = &compiler{}
+	c := &compiler{}
+	if n != nil && n.compiler != nil {
+		c = n.compiler
 	}
 	return c.checkTensor(what, dt, shape)
 }
@@ -271,4 +268,20 @@ func nnWindowInRange(n *Node) error {
 		}
 	}
 	return nil
+}
+
+// padSane checks Pad's pads before its per-axis tables (one entry per output coordinate) are
+// built: each pad within nnWindowLimit, so the padded sizes cannot overflow, and the padded output
+// within the memory budget.
+func padSane(n *Node, data Info, pads []int) error {
+	rank := len(data.Shape)
+	out := make([]int, rank)
+	for d := range out {
+		begin, end := pads[d], pads[d+rank]
+		if begin > nnWindowLimit || begin < -nnWindowLimit || end > nnWindowLimit || end < -nnWindowLimit {
+			return fmt.Errorf("pads %d and %d of axis %d are beyond the %d fcconv accepts", begin, end, d, int64(nnWindowLimit))
+		}
+		out[d] = max(0, data.Shape[d]+begin+end) // a negative size is reported by the plan
+	}
+	return n.fitsBudget("output", data.DType, out)
 }

@@ -478,7 +478,8 @@ func (c *compiler) addNode(n *graph.Node) error {
 	for _, name := range c.subReads {
 		st.reads = append(st.reads, c.prog.slotOf[name])
 	}
-	for i, name := range n.Outputs() {
+	for i := 0; i < outputCount(n, b); i++ {
+		name := n.Output(i)
 		if name == "" && i >= len(b.Outputs) {
 			st.out = append(st.out, -1)
 			continue
@@ -662,7 +663,7 @@ func clipActivation(n *graph.Node, g *graph.Graph) *Activation {
 // tryFold runs a node at compile time when all its inputs are constants and its outputs are small,
 // turning its outputs into constants.
 func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) {
-	if len(c.subReads) > 0 || omitsDeclaredOutput(n, b) { // run-time values; scratch outputs
+	if len(c.subReads) > 0 { // its subgraphs read values only known at run time
 		return false, nil
 	}
 	for _, in := range infos {
@@ -670,12 +671,9 @@ func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) 
 			return false, nil
 		}
 	}
-	outs := make([]*tensor.Tensor, len(n.Outputs()))
-	for i, name := range n.Outputs() {
-		if name == "" {
-			continue
-		}
-		info := b.Outputs[i]
+	// Every output the builder declared gets a tensor, omitted ones too (see absent.go).
+	outs := make([]*tensor.Tensor, outputCount(n, b))
+	for i, info := range b.Outputs {
 		if info.Const != nil {
 			outs[i] = info.Const
 			continue
@@ -690,7 +688,7 @@ func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) 
 	}
 	needKernel := false
 	for i := range outs {
-		if outs[i] != nil || n.Output(i) == "" {
+		if outs[i] != nil || i >= len(b.Outputs) {
 			continue
 		}
 		if src, isView := b.Views[i]; isView {

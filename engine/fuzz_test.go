@@ -156,8 +156,8 @@ func TestWriteEngineFuzzSeeds(t *testing.T) {
 }
 
 // TestOmittedOutputsRun: nodes that leave out outputs their kernel writes (MaxPool keeping only
-// its indices, DynamicQuantizeLinear only its scale and zero point), and nodes with no output at
-// all, compile and run (FuzzModel found the last panicking).
+// its indices, DynamicQuantizeLinear only its scale and zero point, or only y), and nodes with no
+// output at all, compile and run (each of these panicked; FuzzModel found the Softmax).
 func TestOmittedOutputsRun(t *testing.T) {
 	models := map[string]func(b *onnxbuild.Builder, x string){
 		"MaxPool indices only": func(b *onnxbuild.Builder, x string) {
@@ -166,6 +166,10 @@ func TestOmittedOutputsRun(t *testing.T) {
 		"DynamicQuantizeLinear without y": func(b *onnxbuild.Builder, x string) {
 			flat := b.Node("Flatten", []string{x})
 			b.NodeOut("DynamicQuantizeLinear", []string{flat}, []string{"", "y", "zero"})
+		},
+		"DynamicQuantizeLinear listing only y": func(b *onnxbuild.Builder, x string) {
+			flat := b.Node("Flatten", []string{x})
+			b.NodeOut("DynamicQuantizeLinear", []string{flat}, []string{"y"})
 		},
 		"a Softmax with no outputs": func(b *onnxbuild.Builder, x string) {
 			b.NodeOut("Softmax", []string{x}, nil)

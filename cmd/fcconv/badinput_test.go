@@ -395,6 +395,22 @@ func engineCases() []badCase {
 			b.Output("y", tensor.Float)
 			return verifyWith(save(t, dir, "m.onnx", b.Proto())), []string{"m.onnx", "Conv", "dilations"}
 		}},
+		{"Pad by 2^62", func(t *testing.T, dir string) ([]string, []string) {
+			b := onnxbuild.New(13)
+			x := b.Input("x", tensor.Float, 2, 3)
+			p := b.Init("p", tensor.FromInt64([]int64{0, 0, 1 << 62, 0}, 4))
+			b.NodeOut("Pad", []string{x, p}, []string{"y"})
+			b.Output("y", tensor.Float)
+			return verifyWith(save(t, dir, "m.onnx", b.Proto())), []string{"m.onnx", "Pad", "pads"}
+		}},
+		{"Resize to 2^62 wide", func(t *testing.T, dir string) ([]string, []string) {
+			b := onnxbuild.New(13)
+			x := b.Input("x", tensor.Float, 1, 1, 1, 1)
+			sz := b.Init("sz", tensor.FromInt64([]int64{1, 1, 1, 1 << 62}, 4))
+			b.NodeOut("Resize", []string{x, "", "", sz}, []string{"y"}, graph.StringAttr("mode", "cubic"))
+			b.Output("y", tensor.Float)
+			return verifyWith(save(t, dir, "m.onnx", b.Proto())), []string{"m.onnx", "Resize", "axis 3"}
+		}},
 		{"Expand to terabytes", func(t *testing.T, dir string) ([]string, []string) {
 			b := onnxbuild.New(13)
 			x := b.Input("x", tensor.Float, 1, 1)
