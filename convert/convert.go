@@ -395,7 +395,7 @@ func verifyRewrite(original, rewritten *graph.Model, shapes *engine.Program, out
 	}
 	res.Verified = true
 	if spatial {
-		return true, checkSpatial(rewritten, pa, eo.Threads, res)
+		return true, checkSpatial(rewritten, pa, eo, res)
 	}
 	return true, nil
 }
@@ -435,7 +435,7 @@ func checkInputs(p *engine.Program, in samples.Sample) error {
 
 // checkSpatial runs the fully convolutional result at twice the input's H and W and checks that the
 // outputs become maps.
-func checkSpatial(rewritten *graph.Model, original *engine.Program, threads int, res *Result) error {
+func checkSpatial(rewritten *graph.Model, original *engine.Program, eo engine.Options, res *Result) error {
 	shapes := map[string][]int{}
 	var grown []int
 	for _, name := range original.Inputs() {
@@ -450,7 +450,7 @@ func checkSpatial(rewritten *graph.Model, original *engine.Program, threads int,
 	if grown == nil {
 		return errors.New("--spatial needs an image input of rank 4")
 	}
-	p, err := engine.Compile(rewritten.Graph, engine.Options{InputShapes: shapes, Threads: threads})
+	p, err := engine.Compile(rewritten.Graph, engine.Options{InputShapes: shapes, Threads: eo.Threads, MaxMemory: eo.MaxMemory})
 	if err != nil {
 		return fmt.Errorf("the fully convolutional model does not run at input %v: %w", grown, err)
 	}

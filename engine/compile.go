@@ -35,6 +35,9 @@ type Options struct {
 	// FoldLimit is the largest output (in elements) folded at compile time when all of a node's
 	// inputs are constant (default 1<<20); bigger results are computed at run time.
 	FoldLimit int
+	// MaxMemory is the memory budget in bytes (0: DefaultMaxMemory): Compile refuses any tensor,
+	// and any plan of buffers live at once, larger than this (see budget.go).
+	MaxMemory int64
 }
 
 // Compile prepares g to run with the given input shapes.
@@ -62,7 +65,8 @@ type compiler struct {
 
 func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 	c.parent = parent
-	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates, shapesOnly: c.opts.ShapesOnly}
+	c.opts.MaxMemory = c.opts.memoryBudget()
+	p := &Program{graph: g, slotOf: map[string]int{}, keepAll: c.opts.KeepIntermediates, shapesOnly: c.opts.ShapesOnly, maxMemory: c.opts.MaxMemory}
 	c.prog = p
 	if c.opts.FoldLimit == 0 {
 		c.opts.FoldLimit = 1 << 20
@@ -89,6 +93,9 @@ func (c *compiler) compile(g *graph.Graph, parent *compiler) (*Program, error) {
 		p.outputs = append(p.outputs, name)
 	}
 	c.planLifetimes()
+	if err := c.checkPlan(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -107,6 +114,9 @@ func (c *compiler) addGraphInputs(g *graph.Graph) error {
 	for _, name := range g.InputNames() {
 		shape, dtype, err := c.inputShape(g, name)
 		if err != nil {
+			return err
+		}
+		if err := c.checkTensor(fmt.Sprintf("graph input %q", name), dtype, shape); err != nil {
 			return err
 		}
 		c.newSlot(name, Info{DType: dtype, Shape: shape}, slotInput)
@@ -220,8 +230,15 @@ func (c *compiler) addNode(n *graph.Node) error {
 		b = fusedActivationView(infos[0])
 	} else if b = c.siluBuild(n, infos); b != nil {
 		fused = nil
-	} else if b, err = build(&Node{Node: n, Opset: n.Opset(), Threads: c.opts.Threads, Fused: fused, compiler: c}, infos); err != nil {
-		return fmt.Errorf("%v: %w", n, err)
+	} else {
+		node := &Node{Node: n, Opset: n.Opset(), Threads: c.opts.Threads, Fused: fused, compiler: c}
+		b, err = build(node, infos)
+		if attrErr := node.attrError(); attrErr != nil {
+			err = attrErr
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %w", n, err)
+		}
 	}
 	if fused != nil && !b.AppliesFused && activationAfterKernel[n.OpType()] && len(b.Outputs) == 1 && b.Outputs[0].DType == tensor.Float && len(b.Views) == 0 {
 		applyAfterKernel(b, fused)
@@ -237,6 +254,15 @@ func (c *compiler) addNode(n *graph.Node) error {
 	if len(b.Outputs) < countPresent(n.Outputs()) {
 		return fmt.Errorf("%v: the builder declared %d outputs, the node has %d", n, len(b.Outputs), len(n.Outputs()))
 	}
+	if err := checkOutputIndexes(n, b); err != nil {
+		return err
+	}
+	if hasNoOutputs(n) {
+		return nil // see absent.go
+	}
+	if err := c.checkOutputs(n, b.Outputs); err != nil {
+		return err
+	}
 	if folded, err := c.tryFold(n, b, infos); err != nil {
 		return fmt.Errorf("%v: %w", n, err)
 	} else if folded {
@@ -249,10 +275,14 @@ func (c *compiler) addNode(n *graph.Node) error {
 	for _, name := range c.subReads {
 		st.reads = append(st.reads, c.prog.slotOf[name])
 	}
-	for i, name := range n.Outputs() {
-		if name == "" {
+	for i := 0; i < outputCount(n, b); i++ {
+		name := n.Output(i)
+		if name == "" && i >= len(b.Outputs) {
 			st.out = append(st.out, -1)
 			continue
+		}
+		if name == "" {
+			name = scratchName(n, i) // omitted, but the kernel writes it: see absent.go
 		}
 		s := c.newSlot(name, b.Outputs[i], slotIntermediate)
 		if src, isView := b.Views[i]; isView {

@@ -20,12 +20,9 @@ func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) 
 			return false, nil
 		}
 	}
-	outs := make([]*tensor.Tensor, len(n.Outputs()))
-	for i, name := range n.Outputs() {
-		if name == "" {
-			continue
-		}
-		info := b.Outputs[i]
+	// Every output the builder declared gets a tensor, omitted ones too (see absent.go).
+	outs := make([]*tensor.Tensor, outputCount(n, b))
+	for i, info := range b.Outputs {
 		if info.Const != nil {
 			outs[i] = info.Const
 			continue
@@ -40,7 +37,7 @@ func (c *compiler) tryFold(n *graph.Node, b *Build, infos []Info) (bool, error) 
 	}
 	needKernel := false
 	for i := range outs {
-		if outs[i] != nil || n.Output(i) == "" {
+		if outs[i] != nil || i >= len(b.Outputs) {
 			continue
 		}
 		if src, isView := b.Views[i]; isView {

@@ -137,15 +137,22 @@ func (c *compiler) siluBuild(n *graph.Node, infos []Info) *Build {
 // not an activation or its parameters are not compile-time constants.
 func activationOf(n *graph.Node, g *graph.Graph) *Activation {
 	inf := float32(math.Inf(1))
+	typed := &Node{Node: n} // typed attribute reads: a mistyped one leaves the node unfused, to fail in its builder
 	switch n.OpType() {
 	case "Relu":
 		return &Activation{Kind: ActClamp, Lo: 0, Hi: inf}
 	case "Clip":
 		return clipActivation(n, g)
 	case "LeakyRelu":
-		return &Activation{Kind: ActLeakyRelu, Alpha: n.AttrFloat("alpha", 0.01)}
+		alpha := typed.AttrFloat("alpha", 0.01)
+		if typed.attrErr == nil {
+			return &Activation{Kind: ActLeakyRelu, Alpha: alpha}
+		}
 	case "HardSigmoid":
-		return &Activation{Kind: ActHardSigmoid, Alpha: n.AttrFloat("alpha", 0.2), Beta: n.AttrFloat("beta", 0.5)}
+		alpha, beta := typed.AttrFloat("alpha", 0.2), typed.AttrFloat("beta", 0.5)
+		if typed.attrErr == nil {
+			return &Activation{Kind: ActHardSigmoid, Alpha: alpha, Beta: beta}
+		}
 	case "HardSwish":
 		return &Activation{Kind: ActHardSwish, Alpha: 1.0 / 6, Beta: 0.5}
 	}

@@ -75,6 +75,8 @@ type Node struct {
 	Fused *Activation
 	// compiler compiles subgraphs (If branches) in this node's scope.
 	compiler *compiler
+	// attrErr is the first attribute read with the wrong type (see attrcheck.go).
+	attrErr error
 }
 
 // kernelMaker returns the function that makes b's kernel (Prepare, or one returning Kernel).

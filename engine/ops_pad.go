@@ -34,6 +34,9 @@ func buildPad(n *Node, in []Info) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := padSane(n, data, pads); err != nil {
+		return nil, err
+	}
 	p, err := newPadPlan(data.Shape, pads, mode)
 	if err != nil {
 		return nil, err

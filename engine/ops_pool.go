@@ -501,6 +501,9 @@ func poolCheck(n *Node, x Info, ceil bool) (*nnWindow, *poolPlan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := poolWindowSane(n, w, x); err != nil {
+		return nil, nil, err
+	}
 	p := &poolPlan{planes: x.Shape[0] * x.Shape[1], spatial: w.in, outSp: w.out, threads: n.Threads}
 	return w, p, nil
 }

@@ -40,7 +40,8 @@ type resizeParams struct {
 	antialias       bool
 	legacyNearest   bool // Resize-10 and Upsample: floor when upsampling, ceil when downsampling
 	extrapolationOn bool
-	threads         int // goroutines the kernel may use
+	threads         int   // goroutines the kernel may use
+	node            *Node // whose memory budget the axis tables are checked against
 }
 
 func buildUpsample(n *Node, in []Info) (*Build, error) {
@@ -66,7 +67,7 @@ func buildUpsample(n *Node, in []Info) (*Build, error) {
 	if mode == "bilinear" {
 		mode = "linear"
 	}
-	p := resizeParams{mode: mode, coordMode: "asymmetric", legacyNearest: true, threads: n.Threads}
+	p := resizeParams{mode: mode, coordMode: "asymmetric", legacyNearest: true, threads: n.Threads, node: n}
 	return resizeBuild(x, scales, nil, nil, p)
 }
 
@@ -83,6 +84,7 @@ func buildResize(n *Node, in []Info) (*Build, error) {
 		nearestMode:   n.AttrString("nearest_mode", "round_prefer_floor"),
 		cubicA:        float64(n.AttrFloat("cubic_coeff_a", -0.75)),
 		extrapolation: n.AttrFloat("extrapolation_value", 0),
+		node:          n,
 	}
 	p.excludeOutside = n.AttrInt("exclude_outside", 0) != 0
 	p.antialias = n.AttrInt("antialias", 0) != 0
@@ -251,6 +253,11 @@ func resizeBuild(x Info, scales []float64, sizes []int, roi []float64, p resizeP
 		resized := float64(outShape[d])
 		if sizes == nil {
 			resized = scale * float64(x.Shape[d])
+		}
+		// The axis tables hold a few words per output coordinate: check them against the budget
+		// before building them (the whole output is checked once the builder returns).
+		if err := p.node.fitsBudget(fmt.Sprintf("the tables of output axis %d (%d long)", d, outShape[d]), tensor.Int64, []int{outShape[d], 8}); err != nil {
+			return nil, err
 		}
 		ax, err := resizeAxisTable(x.Shape[d], outShape[d], scale, resized, roiStart, roiEnd, p)
 		if err != nil {

@@ -23,6 +23,7 @@ type Program struct {
 	outerRefs  []string // outer-scope names a subgraph program reads
 	keepAll    bool
 	shapesOnly bool
+	maxMemory  int64 // the budget compiled with (see budget.go)
 	// pools keeps the intermediate buffers between runs, one bufferPool per run in flight. A
 	// sync.Pool would drop them at every garbage collection, and the next run would page-fault
 	// its whole working set in again.

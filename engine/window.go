@@ -61,6 +61,9 @@ func nnWindowAttrs(n *Node, in, kernel []int, ceil bool) (*nnWindow, error) {
 			return nil, fmt.Errorf("kernel dim %d is %d; it must be at least 1", i, k)
 		}
 	}
+	if err := nnWindowInRange(n); err != nil {
+		return nil, err
+	}
 	autoPad := n.AttrString("auto_pad", "NOTSET")
 	w.padBegin, w.padEnd = make([]int, r), make([]int, r)
 	w.out = make([]int, r)

@@ -14,6 +14,9 @@ func NewModel(mp *onnxpb.ModelProto, dir string) (*Model, error) {
 	if mp.Graph == nil {
 		return nil, fmt.Errorf("the model has no graph")
 	}
+	if err := checkVersions(mp); err != nil {
+		return nil, err
+	}
 	m := &Model{Proto: mp, Dir: dir}
 	g, err := newGraph(mp.Graph, m, nil, nil)
 	if err != nil {
@@ -33,6 +36,10 @@ func newGraph(gp *onnxpb.GraphProto, m *Model, parent *Graph, owner *Node) (*Gra
 
 // reindex rebuilds nodes, values and subgraphs from the protobuf message.
 func (g *Graph) reindex() error {
+	g.free = freeNamesCache{}
+	if g.Model != nil {
+		g.Model.names = nil // rebuilt from the new index when next needed
+	}
 	g.values = map[string]*Value{}
 	g.inits = map[string]*onnxpb.TensorProto{}
 	g.constCache = map[string]constEntry{}
@@ -61,6 +68,9 @@ func (g *Graph) reindex() error {
 			return err
 		}
 	}
+	if err := g.checkOutputsUnique(); err != nil {
+		return err
+	}
 	for _, o := range g.Proto.Output {
 		v := g.Value(o.GetName())
 		if v == nil {
@@ -83,8 +93,25 @@ func (g *Graph) value(name string) *Value {
 	if !ok {
 		v = &Value{Name: name}
 		g.values[name] = v
+		g.names().add(name)
 	}
 	return v
+}
+
+// names is the model's name set when it is being tracked, else nil.
+func (g *Graph) names() *nameSet {
+	if g.Model == nil {
+		return nil
+	}
+	return g.Model.names
+}
+
+// deleteValue drops a value of this graph from the index.
+func (g *Graph) deleteValue(name string) {
+	if _, ok := g.values[name]; ok {
+		delete(g.values, name)
+		g.names().remove(name)
+	}
 }
 
 func (g *Graph) setProducer(n *Node) error {
@@ -129,39 +156,6 @@ func (g *Graph) linkInputs(n *Node) error {
 		}
 	}
 	return nil
-}
-
-// outerScopeReads lists the names the node's subgraphs read from outside themselves.
-func (n *Node) outerScopeReads() []string {
-	var names []string
-	for _, subs := range n.Subgraphs {
-		for _, s := range subs {
-			s.Walk(func(inner *Node) {
-				for _, in := range inner.Inputs() {
-					if in == "" {
-						continue
-					}
-					if !definedWithin(inner.Graph, s, in) {
-						names = append(names, in)
-					}
-				}
-			})
-		}
-	}
-	return names
-}
-
-// definedWithin reports whether name is defined in g or any graph between g and top (inclusive).
-func definedWithin(g, top *Graph, name string) bool {
-	for s := g; s != nil; s = s.Parent {
-		if v, ok := s.values[name]; ok && (v.Producer != nil || v.Initializer != nil || v.Input != nil) {
-			return true
-		}
-		if s == top {
-			break
-		}
-	}
-	return false
 }
 
 func (n *Node) buildSubgraphs() error {

@@ -2,7 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
@@ -11,37 +11,6 @@ import (
 
 // The editing API for passes. Each call keeps Proto.Node / Proto.Initializer and the index in step,
 // so a pass may edit and then query producers, consumers and constants again.
-
-// UniqueName returns base if no value, node or initializer in the model uses it yet, else base_2,
-// base_3, ...
-func (g *Graph) UniqueName(base string) string {
-	root := g
-	for root.Parent != nil {
-		root = root.Parent
-	}
-	used := func(name string) bool {
-		found := false
-		root.walkGraphs(func(s *Graph) {
-			if _, ok := s.values[name]; ok {
-				found = true
-			}
-			for _, n := range s.Nodes {
-				if n.Name() == name {
-					found = true
-				}
-			}
-		})
-		return found
-	}
-	if !used(base) {
-		return base
-	}
-	for i := 2; ; i++ {
-		if c := base + "_" + strconv.Itoa(i); !used(c) {
-			return c
-		}
-	}
-}
 
 func (g *Graph) walkGraphs(fn func(*Graph)) {
 	fn(g)
@@ -84,6 +53,7 @@ func TensorAttr(name string, t *tensor.Tensor) *onnxpb.AttributeProto {
 // AddNode creates a node and inserts it before the node `before` (at the end when nil). The name is
 // made unique. Its outputs must be new names.
 func (g *Graph) AddNode(before *Node, opType, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) (*Node, error) {
+	g.edited()
 	np := &onnxpb.NodeProto{
 		OpType:    proto.String(opType),
 		Input:     append([]string{}, inputs...),
@@ -99,18 +69,21 @@ func (g *Graph) AddNode(before *Node, opType, name string, inputs, outputs []str
 	}
 	if err := g.linkInputs(n); err != nil {
 		for _, out := range n.Outputs() {
-			delete(g.values, out)
+			g.deleteValue(out)
 		}
 		return nil, err
 	}
+	g.names().add(n.Name())
 	at := len(g.Nodes)
 	if before != nil {
 		at = g.indexOf(before)
 	}
-	g.Nodes = append(g.Nodes, nil)
-	copy(g.Nodes[at+1:], g.Nodes[at:])
-	g.Nodes[at] = n
-	g.syncNodes()
+	g.Nodes = slices.Insert(g.Nodes, at, n)
+	if len(g.Proto.Node) == len(g.Nodes)-1 {
+		g.Proto.Node = slices.Insert(g.Proto.Node, at, np) // in step: insert rather than rebuild
+	} else {
+		g.syncNodes()
+	}
 	return n, nil
 }
 
@@ -132,6 +105,7 @@ func (g *Graph) syncNodes() {
 
 // RemoveNode deletes a node. Its outputs must have no consumers left and must not be graph outputs.
 func (g *Graph) RemoveNode(n *Node) error {
+	g.edited()
 	for _, out := range n.Outputs() {
 		if v := g.values[out]; out != "" && v != nil {
 			if len(v.Consumers) > 0 {
@@ -143,13 +117,18 @@ func (g *Graph) RemoveNode(n *Node) error {
 		}
 	}
 	for _, out := range n.Outputs() {
-		delete(g.values, out)
+		g.deleteValue(out)
 		delete(g.constCache, out)
 	}
+	g.names().remove(n.Name())
 	g.unlinkInputs(n)
 	i := g.indexOf(n)
-	g.Nodes = append(g.Nodes[:i], g.Nodes[i+1:]...)
-	g.syncNodes()
+	g.Nodes = slices.Delete(g.Nodes, i, i+1)
+	if i < len(g.Proto.Node) && g.Proto.Node[i] == n.Proto {
+		g.Proto.Node = slices.Delete(g.Proto.Node, i, i+1) // in step: delete rather than rebuild
+	} else {
+		g.syncNodes()
+	}
 	return nil
 }
 
@@ -172,6 +151,7 @@ func (g *Graph) unlinkInputs(n *Node) {
 
 // SetInput makes input i of n read value name (growing the input list with "" as needed).
 func (g *Graph) SetInput(n *Node, i int, name string) error {
+	g.edited()
 	if name != "" && g.Value(name) == nil {
 		return fmt.Errorf("cannot connect %v to %q: no such value", n, name)
 	}
@@ -214,6 +194,7 @@ func (g *Graph) ReplaceUses(old, repl string) error {
 
 // renameOutputProducer makes the producer of repl write the graph output old directly.
 func (g *Graph) renameOutputProducer(old, repl string) error {
+	g.edited()
 	rv := g.values[repl]
 	if rv == nil || rv.Producer == nil {
 		return fmt.Errorf("graph output %q can only be replaced by a node output of the same graph", old)
@@ -228,7 +209,7 @@ func (g *Graph) renameOutputProducer(old, repl string) error {
 				// The old producer's output becomes dead; give it a fresh name.
 				fresh := g.UniqueName(old + "_replaced")
 				ov.Producer.Proto.Output[i] = fresh
-				g.values[fresh] = &Value{Name: fresh, Producer: ov.Producer}
+				g.value(fresh).Producer = ov.Producer
 			}
 		}
 	}
@@ -238,12 +219,13 @@ func (g *Graph) renameOutputProducer(old, repl string) error {
 		}
 	}
 	ov.Producer = rv.Producer
-	delete(g.values, repl)
+	g.deleteValue(repl)
 	return nil
 }
 
 // AddInitializer adds a constant under a unique name derived from base and returns the name.
 func (g *Graph) AddInitializer(base string, t *tensor.Tensor) string {
+	g.edited()
 	name := g.UniqueName(base)
 	tp := t.ToProto(name)
 	g.Proto.Initializer = append(g.Proto.Initializer, tp)
@@ -254,6 +236,7 @@ func (g *Graph) AddInitializer(base string, t *tensor.Tensor) string {
 
 // RemoveInitializer deletes an initializer that nothing reads any more.
 func (g *Graph) RemoveInitializer(name string) error {
+	g.edited()
 	v := g.values[name]
 	if v == nil || v.Initializer == nil {
 		return fmt.Errorf("no initializer %q", name)
@@ -269,7 +252,7 @@ func (g *Graph) RemoveInitializer(name string) error {
 	}
 	g.Proto.Initializer = kept
 	delete(g.inits, name)
-	delete(g.values, name)
+	g.deleteValue(name)
 	delete(g.constCache, name)
 	return nil
 }
@@ -334,6 +317,7 @@ func (g *Graph) DropValueInfo(names ...string) {
 
 // Sort puts the nodes in topological order (keeping file order where it already is one).
 func (g *Graph) Sort() error {
+	g.edited()
 	order, err := g.TopoOrder()
 	if err != nil {
 		return err

@@ -136,3 +136,33 @@ func TestSubgraphsSeeOuterValues(t *testing.T) {
 		t.Fatalf("Walk visited %d nodes, want 3", count)
 	}
 }
+
+func TestUniqueNameFollowsEdits(t *testing.T) {
+	m := smallModel().Model()
+	g := m.Graph
+	if got := g.UniqueName("fresh"); got != "fresh" {
+		t.Fatalf("UniqueName(fresh) = %q", got)
+	}
+	// An input name is taken; the next free suffix is used, and names added by edits count.
+	if got := g.UniqueName("x"); got != "x_2" {
+		t.Fatalf("UniqueName(x) = %q, want x_2", got)
+	}
+	n, err := g.AddNode(nil, "Relu", "x_2", []string{"x"}, []string{"x_3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.UniqueName("x"); got != "x_4" {
+		t.Fatalf("after adding node x_2 with output x_3, UniqueName(x) = %q, want x_4", got)
+	}
+	// Removing the node frees both its name and its output's.
+	if err := g.RemoveNode(n); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.UniqueName("x"); got != "x_2" {
+		t.Fatalf("after removing them, UniqueName(x) = %q, want x_2", got)
+	}
+	name := g.AddInitializer("w", tensor.FromFloat32([]float32{1}, 1))
+	if name != "w_2" || g.UniqueName("w") != "w_3" {
+		t.Fatalf("AddInitializer(w) = %q, then UniqueName(w) = %q; want w_2, w_3", name, g.UniqueName("w"))
+	}
+}

@@ -3,12 +3,13 @@ package graph
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/internal/safefile"
+	"github.com/fcconv/fcconv/tensor"
 )
 
 // externalRef is where an external tensor's bytes are: a file under the model's folder, an offset
@@ -31,7 +32,7 @@ func parseExternalRef(tp *onnxpb.TensorProto) (externalRef, error) {
 		case "length":
 			ref.length, err = strconv.ParseInt(kv.GetValue(), 10, 64)
 		}
-		if err != nil || ref.offset < 0 {
+		if err != nil || ref.offset < 0 || ref.length < -1 {
 			return ref, fmt.Errorf("tensor %q: bad external_data %s=%q", tp.GetName(), kv.GetKey(), kv.GetValue())
 		}
 	}
@@ -67,37 +68,62 @@ func ResolveExternalPath(dir, location string) (string, error) {
 	return real, nil
 }
 
-// ReadExternal reads the bytes of a tensor stored in an external file beside the model.
+// ReadExternal reads the bytes of a tensor stored in an external file beside the model. The range
+// is checked against the file and against what the tensor's dims and type call for before any
+// memory is allocated, so a tensor declaring terabytes is an error, not an allocation.
 func (m *Model) ReadExternal(tp *onnxpb.TensorProto) ([]byte, error) {
-	ref, err := parseExternalRef(tp)
+	ref, path, err := m.locateExternal(tp)
 	if err != nil {
 		return nil, err
 	}
-	path, err := ResolveExternalPath(m.Dir, ref.location)
+	f, st, err := safefile.OpenRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+		return nil, fmt.Errorf("tensor %q: external data: %v", tp.GetName(), err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	length, err := ref.checkRange(tp, st.Size())
 	if err != nil {
 		return nil, err
 	}
-	length := ref.length
-	if length < 0 {
-		length = st.Size() - ref.offset
-	}
-	if ref.offset+length > st.Size() || length < 0 {
-		return nil, fmt.Errorf("tensor %q: external data %s has %d bytes, but offset %d + length %d goes past its end", tp.GetName(), ref.location, st.Size(), ref.offset, length)
+	if want, err := tensor.RawByteCount(tp); err == nil && int64(want) != length {
+		return nil, fmt.Errorf("tensor %q: external data %s holds %d bytes for it, but its type and dims %v call for %d", tp.GetName(), ref.location, length, tp.Dims, want)
 	}
 	buf := make([]byte, length)
 	if _, err := f.ReadAt(buf, ref.offset); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
 	}
 	return buf, nil
+}
+
+// locateExternal parses a tensor's external reference and resolves its file inside the model's
+// folder.
+func (m *Model) locateExternal(tp *onnxpb.TensorProto) (externalRef, string, error) {
+	ref, err := parseExternalRef(tp)
+	if err != nil {
+		return ref, "", err
+	}
+	path, err := ResolveExternalPath(m.Dir, ref.location)
+	if err != nil {
+		return ref, "", fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+	}
+	return ref, path, nil
+}
+
+// checkRange returns the number of bytes the reference covers in a file of fileSize bytes, or an
+// error when offset + length goes past the end (computed without overflow: both are at most
+// fileSize once checked one at a time).
+func (ref externalRef) checkRange(tp *onnxpb.TensorProto, fileSize int64) (int64, error) {
+	if ref.offset > fileSize {
+		return 0, fmt.Errorf("tensor %q: external data %s has %d bytes, but its offset is %d", tp.GetName(), ref.location, fileSize, ref.offset)
+	}
+	length := ref.length
+	if length < 0 {
+		length = fileSize - ref.offset
+	}
+	if length > fileSize-ref.offset {
+		return 0, fmt.Errorf("tensor %q: external data %s has %d bytes, but offset %d + length %d goes past its end", tp.GetName(), ref.location, fileSize, ref.offset, length)
+	}
+	return length, nil
 }
 
 // isExternal reports whether a tensor's data lives outside the model file.
@@ -113,20 +139,17 @@ func (m *Model) checkExternalData() error {
 		if !isExternal(tp) {
 			continue
 		}
-		ref, err := parseExternalRef(tp)
+		ref, path, err := m.locateExternal(tp)
 		if err != nil {
 			return err
 		}
-		path, err := ResolveExternalPath(m.Dir, ref.location)
+		f, st, err := safefile.OpenRegular(path)
 		if err != nil {
-			return fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+			return fmt.Errorf("tensor %q: external data: %v", tp.GetName(), err)
 		}
-		st, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("tensor %q: %v", tp.GetName(), err)
-		}
-		if ref.length >= 0 && ref.offset+ref.length > st.Size() {
-			return fmt.Errorf("tensor %q: external data %s has %d bytes, but offset %d + length %d goes past its end", tp.GetName(), ref.location, st.Size(), ref.offset, ref.length)
+		f.Close()
+		if _, err := ref.checkRange(tp, st.Size()); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -28,6 +28,12 @@ type Model struct {
 
 	// release unmaps the file the initializers alias (nil when loaded from memory).
 	release func()
+	// edits counts changes to the model's graphs, so caches derived from them (see scope.go) know
+	// when they are stale.
+	edits uint64
+	// names counts the uses of each value and node name in all graphs, for UniqueName (see
+	// names.go); nil until UniqueName is first called.
+	names *nameSet
 }
 
 // Opset is the imported version of a domain ("" and "ai.onnx" are the default domain), or 0.
@@ -63,6 +69,8 @@ type Graph struct {
 	inits map[string]*onnxpb.TensorProto
 	// constCache holds decoded constants, so a weight is decoded once.
 	constCache map[string]constEntry
+	// free caches the names this graph reads from enclosing graphs (see scope.go).
+	free freeNamesCache
 }
 
 // Node is one operator application.

@@ -3,11 +3,12 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/internal/safefile"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -43,6 +44,7 @@ func Load(path string) (*Model, error) {
 		return nil, &LoadError{path, err}
 	}
 	m.Path, m.release = path, release
+	warnAboutVersions(path, mp)
 	if err := m.checkExternalData(); err != nil {
 		m.Close()
 		return nil, &LoadError{path, err}
@@ -228,11 +230,16 @@ func alignedRaw(raw []byte, elemSize int) []byte {
 }
 
 func notONNX(err error) error {
+	if strings.Contains(err.Error(), "recursion depth") {
+		// protobuf decodes at most 10,000 nested messages; an If costs three levels (node,
+		// attribute, graph), so about 3,300 nested subgraphs are the most a model can hold.
+		return fmt.Errorf("the model nests messages (subgraphs) deeper than protobuf's decoding limit: %v", err)
+	}
 	return fmt.Errorf("not a valid ONNX model (truncated or corrupt protobuf: %v)", err)
 }
 
 // readWhole is the portable fallback of mapFile.
 func readWhole(path string) ([]byte, func(), error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadRegular(path)
 	return b, func() {}, err
 }

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,6 +203,26 @@ func TestSaveNeverLeavesPartialFiles(t *testing.T) {
 	for _, e := range entries {
 		if strings.Contains(e.Name(), ".tmp") {
 			t.Fatalf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestNewerVersionsLoadWithAWarning(t *testing.T) {
+	b := smallModel()
+	b.Proto().IrVersion = proto.Int64(graph.NewestIRVersion + 2)
+	b.Proto().OpsetImport[0].Version = proto.Int64(graph.NewestOpset + 5)
+	path := writeModel(t, t.TempDir(), b.Proto())
+	var warnings strings.Builder
+	saved := graph.WarningOutput
+	graph.WarningOutput = &warnings
+	defer func() { graph.WarningOutput = saved }()
+	if _, err := graph.Load(path); err != nil {
+		t.Fatalf("a model with a newer IR version and opset does not load: %v", err)
+	}
+	for _, want := range []string{path, fmt.Sprintf("IR version %d", graph.NewestIRVersion+2), fmt.Sprintf("as IR version %d", graph.NewestIRVersion),
+		fmt.Sprintf("opset %d", graph.NewestOpset+5), fmt.Sprintf("opset-%d definitions", graph.NewestOpset)} {
+		if !strings.Contains(warnings.String(), want) {
+			t.Errorf("warnings %q do not mention %q", warnings.String(), want)
 		}
 	}
 }

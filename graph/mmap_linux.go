@@ -3,7 +3,7 @@
 package graph
 
 import (
-	"os"
+	"github.com/fcconv/fcconv/internal/safefile"
 	"syscall"
 	"unsafe"
 )
@@ -11,18 +11,11 @@ import (
 // mapFile maps the file read-only and pre-faults it (MAP_POPULATE: one bulk read is much cheaper than
 // a page fault per 4 KiB). Pages of non-initializer data are dropped again by dropPages once decoded.
 func mapFile(path string) ([]byte, func(), error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.OpenRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.IsDir() {
-		return nil, nil, syscall.EISDIR
-	}
 	if st.Size() == 0 {
 		return nil, func() {}, nil
 	}

@@ -150,6 +150,9 @@ type Context struct {
 
 	pass   *Pass
 	shapes *engine.Program
+	// macs is shapes.NodeMACs(), built once per compile: building it per query made a pass over
+	// n layers quadratic.
+	macs map[*graph.Node]int64
 }
 
 // Shape returns the static shape of a value of the main graph, as inferred for the configured input
@@ -176,7 +179,10 @@ func (ctx *Context) MACs(n *graph.Node) int64 {
 	if ctx.shapes == nil {
 		return 0
 	}
-	return ctx.shapes.NodeMACs()[n]
+	if ctx.macs == nil {
+		ctx.macs = ctx.shapes.NodeMACs()
+	}
+	return ctx.macs[n]
 }
 
 // Constant resolves a value of the main graph to a constant with graph.ResolveConstant, the

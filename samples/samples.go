@@ -148,6 +148,12 @@ func Random(p *engine.Program, seed int64) (Sample, error) {
 	in := Sample{}
 	for _, name := range p.Inputs() {
 		info, _ := p.Info(name)
+		if !randomTypes[info.DType] {
+			return nil, fmt.Errorf("input %q has type %v, for which fcconv cannot make random inputs; give inputs with --input", name, info.DType)
+		}
+		if err := p.CheckAllocation(fmt.Sprintf("random input %q", name), info.DType, info.Shape); err != nil {
+			return nil, err
+		}
 		t := tensor.New(info.DType, info.Shape...)
 		for i := 0; i < t.Len(); i++ {
 			switch info.DType {
@@ -167,13 +173,18 @@ func Random(p *engine.Program, seed int64) (Sample, error) {
 				t.I8[i] = int8(r.Intn(256) - 128)
 			case tensor.Bool:
 				t.B[i] = r.Intn(2) == 1
-			default:
-				return nil, fmt.Errorf("input %q has type %v, for which fcconv cannot make random inputs; give inputs with --input", name, info.DType)
 			}
 		}
 		in[name] = t
 	}
 	return in, nil
+}
+
+// randomTypes are the element types Random can fill (checked before allocating: the model may
+// declare any type number at all).
+var randomTypes = map[tensor.DType]bool{
+	tensor.Float: true, tensor.Double: true, tensor.Float16: true, tensor.Int64: true, tensor.Int32: true,
+	tensor.Uint8: true, tensor.Int8: true, tensor.Bool: true,
 }
 
 // RandomSets makes n samples (at least one) with seeds seed, seed+1, ..., and says so in source.

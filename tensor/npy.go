@@ -12,11 +12,11 @@ import (
 
 // ReadNpy reads a NumPy .npy file (format 1.0-3.0, C order, little-endian or byte-sized types).
 func ReadNpy(path string) (*Tensor, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path)
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeNpy(b)
+	t, err := DecodeNpy(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
@@ -34,7 +34,9 @@ var npyTypes = map[string]DType{
 	"<f2": Float16, "<i2": Int16, "<u2": Uint16, "<u4": Uint32, "<u8": Uint64,
 }
 
-func decodeNpy(b []byte) (*Tensor, error) {
+// DecodeNpy decodes the bytes of a .npy file. The header's shape is checked against the data
+// present before anything is allocated.
+func DecodeNpy(b []byte) (*Tensor, error) {
 	if len(b) < 10 || !bytes.Equal(b[:6], []byte("\x93NUMPY")) {
 		return nil, fmt.Errorf("not a .npy file (no \\x93NUMPY magic)")
 	}

@@ -19,20 +19,19 @@ type ExternalReader func(tp *onnxpb.TensorProto) ([]byte, error)
 // tensor must not be modified. ext reads external data (nil: external tensors are an error).
 func FromProto(tp *onnxpb.TensorProto, ext ExternalReader) (*Tensor, error) {
 	dt := DType(tp.GetDataType())
-	shape := make([]int, len(tp.Dims))
-	for i, d := range tp.Dims {
-		if d < 0 {
-			return nil, fmt.Errorf("tensor %q has a negative dim %d", tp.GetName(), d)
-		}
-		shape[i] = int(d)
+	shape, err := dimsToShape(tp.GetName(), tp.Dims)
+	if err != nil {
+		return nil, err
 	}
-	n := NumElements(shape)
+	n, err := ElementCount(shape)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+	}
 	raw := tp.RawData
 	if tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		if ext == nil {
 			return nil, fmt.Errorf("tensor %q keeps its data in an external file, and no folder was given to read it from", tp.GetName())
 		}
-		var err error
 		if raw, err = ext(tp); err != nil {
 			return nil, err
 		}
@@ -40,17 +39,50 @@ func FromProto(tp *onnxpb.TensorProto, ext ExternalReader) (*Tensor, error) {
 	if raw != nil || (n == 0 && dt != String) {
 		return fromRaw(tp.GetName(), dt, shape, raw)
 	}
-	return fromTypedFields(tp, dt, shape)
+	return fromTypedFields(tp, dt, shape, n)
 }
 
+// RawByteCount is the number of raw_data bytes a TensorProto's dims and type call for, or an error
+// when the dims are invalid, the count overflows, or the type has no raw encoding. External-data
+// readers use it to refuse a bad length before reading (and allocating) anything.
+func RawByteCount(tp *onnxpb.TensorProto) (int, error) {
+	dt := DType(tp.GetDataType())
+	shape, err := dimsToShape(tp.GetName(), tp.Dims)
+	if err != nil {
+		return 0, err
+	}
+	n, err := ElementCount(shape)
+	if err != nil {
+		return 0, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+	}
+	if dt.Size() == 0 {
+		return 0, fmt.Errorf("tensor %q: type %v cannot be stored as raw bytes", tp.GetName(), dt)
+	}
+	bytes, err := ByteCount(dt, n)
+	if err != nil {
+		return 0, fmt.Errorf("tensor %q: %v", tp.GetName(), err)
+	}
+	return bytes, nil
+}
+
+// fromRaw decodes raw little-endian bytes. The byte count is checked against the shape (with
+// overflow-safe arithmetic) before anything is allocated, so a declared shape larger than the data
+// is an error, not an allocation.
 func fromRaw(name string, dt DType, shape []int, raw []byte) (*Tensor, error) {
-	n := NumElements(shape)
 	size := dt.Size()
 	if size == 0 {
 		return nil, fmt.Errorf("tensor %q: type %v cannot be stored in raw_data", name, dt)
 	}
-	if len(raw) != n*size {
-		return nil, fmt.Errorf("tensor %q: %d bytes of raw data for %v of shape %v (want %d)", name, len(raw), dt, shape, n*size)
+	n, err := ElementCount(shape)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %v", name, err)
+	}
+	want, err := ByteCount(dt, n)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %v", name, err)
+	}
+	if len(raw) != want {
+		return nil, fmt.Errorf("tensor %q: %d bytes of raw data for %v of shape %v (want %d)", name, len(raw), dt, shape, want)
 	}
 	t := &Tensor{DType: dt, Shape: shape}
 	switch dt {
@@ -115,28 +147,30 @@ func viewOrCopy[T any](raw []byte, n int, decode func([]byte) T) []T {
 	return out
 }
 
-func fromTypedFields(tp *onnxpb.TensorProto, dt DType, shape []int) (*Tensor, error) {
-	n := NumElements(shape)
+// fromTypedFields decodes the typed value fields (float_data, int64_data, ...). The number of
+// values present is checked against the shape before the tensor is allocated.
+func fromTypedFields(tp *onnxpb.TensorProto, dt DType, shape []int, n int) (*Tensor, error) {
+	count, ok := typedFieldCount(tp, dt)
+	if !ok {
+		return nil, fmt.Errorf("tensor %q: element type %v is not supported", tp.GetName(), dt)
+	}
+	if count != n {
+		return nil, fmt.Errorf("tensor %q: %d values for shape %v (want %d)", tp.GetName(), count, shape, n)
+	}
 	t := New(normalisedType(dt), shape...)
-	count := 0
 	switch dt {
 	case Float:
-		count = len(tp.FloatData)
 		copy(t.F32, tp.FloatData)
 	case Double:
-		count = len(tp.DoubleData)
 		copy(t.F64, tp.DoubleData)
 	case Int64:
-		count = len(tp.Int64Data)
 		copy(t.I64, tp.Int64Data)
 	case Uint32, Uint64:
-		count = len(tp.Uint64Data)
-		for i := 0; i < n && i < count; i++ {
+		for i := 0; i < n; i++ {
 			t.I64[i] = int64(tp.Uint64Data[i])
 		}
 	case Int32, Int16, Uint16, Uint8, Int8, Bool, Float16, BFloat16:
-		count = len(tp.Int32Data)
-		for i := 0; i < n && i < count; i++ {
+		for i := 0; i < n; i++ {
 			v := tp.Int32Data[i]
 			switch dt {
 			case Int32, Int16:
@@ -152,15 +186,29 @@ func fromTypedFields(tp *onnxpb.TensorProto, dt DType, shape []int) (*Tensor, er
 			}
 		}
 	case String:
-		count = len(tp.StringData)
 		copy(t.Str, tp.StringData)
-	default:
-		return nil, fmt.Errorf("tensor %q: element type %v is not supported", tp.GetName(), dt)
-	}
-	if count != n {
-		return nil, fmt.Errorf("tensor %q: %d values for shape %v (want %d)", tp.GetName(), count, shape, n)
 	}
 	return t, nil
+}
+
+// typedFieldCount is the number of values in the typed field that holds dt; ok is false for types
+// fcconv cannot decode.
+func typedFieldCount(tp *onnxpb.TensorProto, dt DType) (count int, ok bool) {
+	switch dt {
+	case Float:
+		return len(tp.FloatData), true
+	case Double:
+		return len(tp.DoubleData), true
+	case Int64:
+		return len(tp.Int64Data), true
+	case Uint32, Uint64:
+		return len(tp.Uint64Data), true
+	case Int32, Int16, Uint16, Uint8, Int8, Bool, Float16, BFloat16:
+		return len(tp.Int32Data), true
+	case String:
+		return len(tp.StringData), true
+	}
+	return 0, false
 }
 
 // normalisedType maps the ONNX types fcconv stores in a wider slice to that slice's type.
@@ -272,17 +320,31 @@ func (t *Tensor) RawBytes() []byte {
 
 // ReadProtoFile reads a serialized TensorProto (a model-zoo input_N.pb / output_N.pb).
 func ReadProtoFile(path string) (*Tensor, string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path)
 	if err != nil {
 		return nil, "", err
 	}
+	t, name, err := DecodeProto(b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %v", path, err)
+	}
+	return t, name, nil
+}
+
+// DecodeProto decodes the bytes of a serialized TensorProto and returns the tensor and its name.
+// A SequenceProto or OptionalProto (which protobuf would happily misread as a TensorProto) is an
+// error.
+func DecodeProto(b []byte) (*Tensor, string, error) {
+	if looksLikeSequenceOrOptional(b) {
+		return nil, "", fmt.Errorf("the file holds an ONNX SequenceProto or OptionalProto, not a TensorProto; fcconv's engine takes tensors only")
+	}
 	var tp onnxpb.TensorProto
 	if err := proto.Unmarshal(b, &tp); err != nil {
-		return nil, "", fmt.Errorf("%s: not a serialized ONNX TensorProto: %v", path, err)
+		return nil, "", fmt.Errorf("not a serialized ONNX TensorProto: %v", err)
 	}
 	t, err := FromProto(&tp, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %v", path, err)
+		return nil, "", err
 	}
 	return t, tp.GetName(), nil
 }

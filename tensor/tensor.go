@@ -8,6 +8,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/fcconv/fcconv/graph/onnxpb"
@@ -80,11 +81,14 @@ type Tensor struct {
 	Str [][]byte
 }
 
-// NumElements is the product of the dims (1 for a scalar).
+// NumElements is the product of the dims (1 for a scalar). A product that would overflow (or a
+// negative dim) gives math.MaxInt rather than a wrapped-around value, so a size check against it
+// fails and an allocation sized by it is refused instead of holding the wrong number of elements.
+// Shapes read from a file should be checked with ElementCount, which says what is wrong.
 func NumElements(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
+	n, err := ElementCount(shape)
+	if err != nil {
+		return math.MaxInt
 	}
 	return n
 }
@@ -108,7 +112,7 @@ func New(dt DType, shape ...int) *Tensor {
 		t.I8 = make([]int8, n)
 	case Bool:
 		t.B = make([]bool, n)
-	case Float16, BFloat16:
+	case Float16, BFloat16, Uint16:
 		t.U16 = make([]uint16, n)
 	case String:
 		t.Str = make([][]byte, n)

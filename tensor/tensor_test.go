@@ -61,7 +61,7 @@ func TestNpyRoundTrip(t *testing.T) {
 	if !SameShape(back.Shape, orig.Shape) || back.F32[0] != 1.5 || back.F32[3] != 4 {
 		t.Fatalf("npy round trip: %v %v", back, back.F32)
 	}
-	if _, err := decodeNpy([]byte("not npy")); err == nil {
+	if _, err := DecodeNpy([]byte("not npy")); err == nil {
 		t.Fatal("garbage accepted as .npy")
 	}
 }

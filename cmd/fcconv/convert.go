@@ -180,7 +180,7 @@ func runConvert(path string, opts convert.Options, asJSON, quiet bool) error {
 		printConvertReport(res)
 	}
 	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
+		return &exitError{code: exitBadInput, err: namingFile(err, path)}
 	}
 	if res.Status == convert.NotEquivalent {
 		return mismatch()

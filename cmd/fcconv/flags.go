@@ -12,13 +12,15 @@ import (
 
 // shapeFlags are the flags that bind input shapes: --dim NAME=N and --shape INPUT=d1,d2,...
 type shapeFlags struct {
-	dims   []string
-	shapes []string
+	dims      []string
+	shapes    []string
+	maxMemory string
 }
 
 func (f *shapeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.dims, "dim", nil, "bind a symbolic dim, NAME=N (repeatable); e.g. --dim batch=1")
 	cmd.Flags().StringArrayVar(&f.shapes, "shape", nil, "set an input's shape, INPUT=d1,d2,... (repeatable)")
+	cmd.Flags().StringVar(&f.maxMemory, "max-memory", "", fmt.Sprintf("memory budget of the engine per model, e.g. 8GiB: a model whose tensors need more is refused before anything is allocated (default half the machine's memory, here %s)", engine.FormatBytes(engine.DefaultMaxMemory())))
 }
 
 // engineOptions parses the flags into engine options.
@@ -26,6 +28,13 @@ func (f *shapeFlags) engineOptions() (engine.Options, error) {
 	eo, err := samples.Bindings(f.dims, f.shapes)
 	if err != nil {
 		return eo, &exitError{code: exitBadInput, err: err}
+	}
+	if f.maxMemory != "" {
+		budget, err := engine.ParseBytes(f.maxMemory)
+		if err != nil {
+			return eo, usageErr("--max-memory: %v", err)
+		}
+		eo.MaxMemory = budget
 	}
 	return eo, nil
 }

@@ -36,7 +36,7 @@ func newInspectCommand() *cobra.Command {
 			}
 			s, err := inspect.Model(m, eo, scope)
 			if err != nil {
-				return err
+				return namingFile(err, args[0])
 			}
 			if asJSON {
 				return printJSON(s)

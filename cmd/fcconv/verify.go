@@ -39,7 +39,7 @@ Exit codes: 0 equivalent, 1 not equivalent, 2 bad input.`,
 			}
 			rep, err := runVerify(args, eo, tols, &vf)
 			if err != nil {
-				return &exitError{code: exitBadInput, err: err}
+				return &exitError{code: exitBadInput, err: namingFile(err, args...)}
 			}
 			if asJSON {
 				if err := printJSON(rep); err != nil {

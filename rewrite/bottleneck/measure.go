@@ -192,7 +192,7 @@ func (env *measureEnv) layerError(s *convSite, r int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	prog, err := engine.Compile(m.Graph, engine.Options{Threads: env.ctx.Engine.Threads})
+	prog, err := engine.Compile(m.Graph, engine.Options{Threads: env.ctx.Engine.Threads, MaxMemory: env.ctx.Engine.MaxMemory})
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ package fctoconv
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fcconv/fcconv/graph"
 	"github.com/fcconv/fcconv/tensor"
@@ -72,7 +73,7 @@ func (p *fcPlanner) source(name string) (*lval, string) {
 			if ln, r := p.liftOp(prod, true); ln != nil {
 				return ln.out, ""
 			} else if r != "" && !p.all {
-				reason = fmt.Sprintf("input %q comes through %v; %s", name, prod, r)
+				reason = fmt.Sprintf("input %q comes through %v; %s", name, prod, rootReason(r))
 			}
 		}
 		if p.all {
@@ -242,4 +243,15 @@ func axesEqual(got []int, want ...int) bool {
 		}
 	}
 	return true
+}
+
+// rootReason drops the "input X comes through NODE; " hop a reason from further up a chain of
+// carried ops starts with, leaving the cause: a reason naming every hop of a 20,000-node chain
+// would be megabytes long and cost time quadratic in the chain to build.
+func rootReason(r string) string {
+	const hop = " comes through "
+	if first, rest, ok := strings.Cut(r, "; "); ok && strings.HasPrefix(first, "input ") && strings.Contains(first, hop) {
+		return rest
+	}
+	return r
 }
