@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
 	"github.com/fcconv/fcconv/internal/zoo"
+	"github.com/fcconv/fcconv/onnxpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fcconv/fcconv/convert"

@@ -3,7 +3,7 @@ package engine
 import (
 	"fmt"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // Typed attribute reads. A builder reads attributes through these methods, which shadow

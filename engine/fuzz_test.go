@@ -5,9 +5,9 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/fuzzseed"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/samples"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/proto"

@@ -5,7 +5,7 @@ import (
 	"github.com/fcconv/fcconv/internal/workers"
 	"strings"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 )
 

@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/proto"
 )

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // BenchmarkMaxPoolShapes times the float32 MaxPool shapes of googlenet, squeezenet and resnet.

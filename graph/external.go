@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/safefile"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 )
 

@@ -10,7 +10,7 @@ package graph
 import (
 	"fmt"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // Model is a loaded ONNX model.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/fcconv/fcconv/internal/zoo"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 

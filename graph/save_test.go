@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/atomicfile"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/proto"
 )

@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // Model-level checks that protobuf decoding cannot make: versions and duplicate outputs. A model

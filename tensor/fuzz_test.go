@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/fuzzseed"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"unsafe"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 

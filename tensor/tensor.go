@@ -11,7 +11,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // DType is an ONNX element type; the values are those of TensorProto.DataType.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
 	"github.com/fcconv/fcconv/internal/onnxbuild"
+	"github.com/fcconv/fcconv/onnxpb"
 	"github.com/fcconv/fcconv/rewrite"
 	"github.com/fcconv/fcconv/tensor"
 	"github.com/fcconv/fcconv/verify"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/fcconv/fcconv/engine"
 	"github.com/fcconv/fcconv/graph"
-	"github.com/fcconv/fcconv/graph/onnxpb"
+	"github.com/fcconv/fcconv/onnxpb"
 )
 
 // spatialStructural returns why the trunk depends on the fixed input size, or "".
