@@ -15,10 +15,8 @@ import (
 func (g *Graph) walkGraphs(fn func(*Graph)) {
 	fn(g)
 	for _, n := range g.Nodes {
-		for _, subs := range n.Subgraphs {
-			for _, s := range subs {
-				s.walkGraphs(fn)
-			}
+		for _, s := range n.SubgraphsInOrder() {
+			s.walkGraphs(fn)
 		}
 	}
 }

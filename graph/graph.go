@@ -213,12 +213,29 @@ func (g *Graph) Initializer(name string) *onnxpb.TensorProto { return g.inits[na
 func (g *Graph) Walk(fn func(*Node)) {
 	for _, n := range g.Nodes {
 		fn(n)
-		for _, subs := range n.Subgraphs {
-			for _, s := range subs {
-				s.Walk(fn)
-			}
+		for _, s := range n.SubgraphsInOrder() {
+			s.Walk(fn)
 		}
 	}
+}
+
+// SubgraphsInOrder lists the node's subgraphs in the order of its attributes (then_branch before
+// else_branch as the file has them), so that every walk over a model, and so every file written
+// from one, is the same from run to run (Subgraphs is a map).
+func (n *Node) SubgraphsInOrder() []*Graph {
+	if len(n.Subgraphs) == 0 {
+		return nil
+	}
+	var out []*Graph
+	seen := map[string]bool{}
+	for _, a := range n.Proto.GetAttribute() {
+		name := a.GetName()
+		if subs, ok := n.Subgraphs[name]; ok && !seen[name] {
+			seen[name] = true
+			out = append(out, subs...)
+		}
+	}
+	return out
 }
 
 // DisplayName names the node for reports: its name, or its first output when it has none.

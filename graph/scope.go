@@ -17,13 +17,11 @@ func (n *Node) outerScopeReads() []string {
 	}
 	var names []string
 	seen := map[string]bool{}
-	for _, subs := range n.Subgraphs {
-		for _, s := range subs {
-			for _, name := range s.freeNames() {
-				if !seen[name] {
-					seen[name] = true
-					names = append(names, name)
-				}
+	for _, s := range n.SubgraphsInOrder() {
+		for _, name := range s.freeNames() {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
 			}
 		}
 	}
@@ -49,11 +47,9 @@ func (g *Graph) freeNames() []string {
 		for _, in := range n.Inputs() {
 			add(in)
 		}
-		for _, subs := range n.Subgraphs {
-			for _, s := range subs {
-				for _, name := range s.freeNames() {
-					add(name)
-				}
+		for _, s := range n.SubgraphsInOrder() {
+			for _, name := range s.freeNames() {
+				add(name)
 			}
 		}
 	}

@@ -11,7 +11,8 @@ import (
 // declineSubgraphs reports the FCs that sit inside If/Loop/Scan subgraphs.
 func (p *fcPlanner) declineSubgraphs() {
 	for _, n := range p.g.Nodes {
-		for attr, subs := range n.Subgraphs {
+		for _, a := range n.Proto.GetAttribute() { // in file order: Subgraphs is a map
+			attr, subs := a.GetName(), n.Subgraphs[a.GetName()]
 			for _, s := range subs {
 				s.Walk(func(inner *graph.Node) {
 					if inner.Domain() != "" || (inner.OpType() != "Gemm" && inner.OpType() != "MatMul") {
