@@ -60,8 +60,13 @@ type Options struct {
 	// Convert is applied to every model; Output (and InputsDir with AutoInputs) are set per model.
 	Convert convert.Options
 	// AutoInputs verifies each model with its own test_data_set_0 folder when it has one, and with
-	// random inputs otherwise (--inputs auto).
+	// random inputs otherwise, unless the model's options give inputs (the CLI's default).
 	AutoInputs bool
+	// ModelOptions, when set, gives a model's own convert options (--model-flags) by its Rel path;
+	// they replace Convert for that model. An error fails that model alone.
+	ModelOptions func(rel string) (convert.Options, error)
+	// ModelFlagsFile names the --model-flags file in advice on a failure (may be empty).
+	ModelFlagsFile string
 	// Jobs is how many models are converted at once (0: DefaultJobs()).
 	Jobs int
 	// SkipExisting leaves models whose output exists, is not older than the model and has the
@@ -173,8 +178,16 @@ func processJob(job Job, opts Options) (rec *Record) {
 			Result: &convert.Result{Model: job.Source, Output: out, Status: convert.Status(Skipped)}}
 	}
 	co := opts.Convert
+	if opts.ModelOptions != nil {
+		own, err := opts.ModelOptions(job.Rel)
+		if err != nil {
+			return failedRecord(job, err)
+		}
+		own.Engine.Threads, own.DryRun = co.Engine.Threads, co.DryRun
+		co = own
+	}
 	co.Output = out
-	if opts.AutoInputs {
+	if opts.AutoInputs && co.InputsDir == "" && len(co.Inputs) == 0 {
 		co.InputsDir = ownTestData(job.Source) // convert binds the input shapes from it
 	}
 	dryRun := co.DryRun
@@ -189,6 +202,9 @@ func processJob(job Job, opts Options) (rec *Record) {
 	res := safeConvert(opts.ConvertFunc, job.Source, co)
 	rec = &Record{Path: job.Rel, Result: res}
 	rec.Outcome, rec.Reason = classify(res, dryRun)
+	if rec.Outcome == Failed {
+		rec.Reason += modelFlagsAdvice(job.Rel, res, co.InputsDir != "", opts.ModelFlagsFile)
+	}
 	if !dryRun {
 		writeAlongside(job, out, rec)
 	}

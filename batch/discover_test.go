@@ -145,3 +145,39 @@ func TestReadListSkipsBlanksAndComments(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+func TestMatchGlob(t *testing.T) {
+	for _, c := range []struct {
+		glob, rel string
+		want      bool
+	}{
+		{"silero*/model.onnx", "silero_vad/model.onnx", true},
+		{"silero*/model.onnx", "silero_vad/sub/model.onnx", false},
+		{"*.onnx", "a/model.onnx", false},
+		{"**/model.onnx", "model.onnx", true},
+		{"**/model.onnx", "a/b/model.onnx", true},
+		{"a/**", "a/b/c.onnx", true},
+		{"a/**/c.onnx", "a/c.onnx", true},
+		{"a/**/c.onnx", "b/x/c.onnx", false},
+		{"m?.onnx", "m1.onnx", true},
+		{"m?.onnx", "m12.onnx", false},
+	} {
+		if got := MatchGlob(c.glob, c.rel); got != c.want {
+			t.Errorf("MatchGlob(%q, %q) = %v, want %v", c.glob, c.rel, got, c.want)
+		}
+	}
+}
+
+func TestReadModelFlags(t *testing.T) {
+	lines, err := ReadModelFlags(strings.NewReader("# tuning\n\nsilero*/model.onnx --shape input=1,512\n  **/big.onnx   --no-verify --seed 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FlagLine{{3, "silero*/model.onnx", []string{"--shape", "input=1,512"}}, {4, "**/big.onnx", []string{"--no-verify", "--seed", "3"}}}
+	if !reflect.DeepEqual(lines, want) {
+		t.Errorf("got %+v, want %+v", lines, want)
+	}
+	if _, err := ReadModelFlags(strings.NewReader("a.onnx --seed 1\nlonely.onnx\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a line without flags: %v, want an error naming line 2", err)
+	}
+}

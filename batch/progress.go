@@ -116,7 +116,7 @@ func (p *Progress) Finished(job Job, rec *Record) {
 	case lineMode:
 		fmt.Fprintln(p.w, p.finishedLine(rec))
 	case barMode:
-		fmt.Fprintf(p.w, "\r\x1b[K%s\n", p.finishedLine(rec))
+		fmt.Fprintf(p.w, "\r\x1b[K%s\n", cutToWidth(p.finishedLine(rec), terminalWidth(p.w)))
 		p.drawBar()
 	}
 }
@@ -138,6 +138,9 @@ func (p *Progress) finishedLine(rec *Record) string {
 	case Converted, Unchanged, WouldConvert:
 		line += fmt.Sprintf("  MACs %s -> %s  %.2f s", units.Count(rec.MACsBefore), units.Count(rec.MACsAfter), rec.Seconds.Total)
 	case Skipped:
+	case Declined:
+		pass, left, reason := declineBrief(rec.Rewrites)
+		line += ": " + layersLeft(pass, left, left) + ": " + reason
 	default:
 		line += ": " + firstLine(rec.Reason)
 	}

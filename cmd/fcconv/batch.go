@@ -20,6 +20,7 @@ type batchFlags struct {
 	reportAppend bool
 	skipExisting bool
 	shard        string
+	modelFlags   string
 }
 
 // autoInputs is the --inputs value that verifies each model with its own test_data_set_0.
@@ -33,8 +34,9 @@ func (b *batchFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&b.reportAppend, "report-append", false, "batch: append to the --report file instead of starting it afresh")
 	fl.BoolVar(&b.skipExisting, "skip-existing", false, "batch: leave models whose output exists, is not older than the model and has its test data")
 	fl.StringVar(&b.shard, "shard", "", "batch: convert only slice K of N of the sorted model list (K/N, round-robin)")
+	fl.StringVar(&b.modelFlags, "model-flags", "", "batch: per-model flags from FILE, lines of GLOB FLAGS... (e.g. silero*/model.onnx --shape input=1,512); # comments")
 	if in := fl.Lookup("inputs"); in != nil {
-		in.Usage += "; in batch mode, auto uses each model's own test_data_set_0 when it has one"
+		in.Usage += "; a batch verifies each model with its own test_data_set_0 when it has one unless --inputs or --input is given"
 	}
 }
 
@@ -86,8 +88,16 @@ func (f *convertFlags) batchOptions() (batch.Options, error) {
 	if f.batch.jobs < 0 {
 		return batch.Options{}, usageErr("-j must be a positive number of models, not %d", f.batch.jobs)
 	}
-	auto := f.verify.inputsDir == autoInputs
-	if auto {
+	var perModel *modelFlags
+	if f.batch.modelFlags != "" {
+		var err error
+		if perModel, err = loadModelFlags(f.batch.modelFlags, *f); err != nil {
+			return batch.Options{}, err
+		}
+	}
+	// A model's own test data verifies it unless the command line gives inputs for every model.
+	auto := f.verify.inputsDir == "" || f.verify.inputsDir == autoInputs
+	if f.verify.inputsDir == autoInputs {
 		f.verify.inputsDir = "" // set per model
 	}
 	co, err := f.options()
@@ -98,7 +108,12 @@ func (f *convertFlags) batchOptions() (batch.Options, error) {
 	if _, err := passes.Lookup(co.Passes); err != nil {
 		return batch.Options{}, usageErr("--passes: %v", err)
 	}
-	return batch.Options{OutDir: f.output, Convert: co, AutoInputs: auto, Jobs: f.batch.jobs, SkipExisting: f.batch.skipExisting}, nil
+	opts := batch.Options{OutDir: f.output, Convert: co, AutoInputs: auto, Jobs: f.batch.jobs, SkipExisting: f.batch.skipExisting}
+	if perModel != nil {
+		opts.ModelOptions = perModel.options
+		opts.ModelFlagsFile = f.batch.modelFlags
+	}
+	return opts, nil
 }
 
 // modelList lists the models of this run: found below the folders and in the --from list, then this

@@ -113,6 +113,14 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 			return runConvert(args[0], opts, f.asJSON, f.quiet)
 		},
 	}
+	f.register(cmd)
+	f.batch.register(cmd)
+	return cmd
+}
+
+// register defines convert's flags for one model on cmd. A batch's --model-flags lines are parsed
+// with these same definitions (see modelFlags).
+func (f *convertFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	f.shapes.register(cmd)
 	f.verify.register(cmd)
@@ -132,8 +140,6 @@ Exit codes: 0 written (or nothing to convert), 1 not equivalent (nothing written
 	fl.Float64Var(&f.rankEnergy, "rank-energy", 0, "bottleneck: keep this share of the squared singular values (lossy)")
 	fl.Float64Var(&f.maxError, "max-error", 0, "bottleneck: smallest ranks whose measured output error stays within this (lossy)")
 	fl.StringVar(&f.calibrate, "calibrate", "", "bottleneck: inputs to weight the factorisation by each layer's input statistics: a test_data_set folder, a folder of them, a comma list, or random")
-	f.batch.register(cmd)
-	return cmd
 }
 
 func (f *convertFlags) options() (convert.Options, error) {
